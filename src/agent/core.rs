@@ -1,0 +1,280 @@
+//! The agent task: the one owner of the job registry, the identity store, the journal and
+//! the hosting state. It only dispatches: commands from handles, updates from executors.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use super::tasks::{Alive, spawn_named};
+use crate::api::{Command, Counters, Event, HostingState, JobSummary, Status};
+use crate::config::{self, Config};
+use crate::error::{Error, Result};
+use crate::fsutil::unix_ms;
+use crate::hardware::Usage;
+use crate::jobs::executor::{ExecContext, JobUpdate, execute};
+use crate::jobs::{JobId, JobOutcome, JobSpec, JobState};
+use crate::runtimes::{Runtime, RuntimeKind};
+use crate::state::{Journal, JournalEntry, StateStore};
+
+/// Messages into the agent task.
+pub(crate) enum Request {
+    /// A consumer command, with where to send the result.
+    Command(Command, oneshot::Sender<Result<()>>),
+    /// Shutdown begins: take no more jobs; answers with the jobs running now.
+    BeginShutdown(oneshot::Sender<Vec<JobId>>),
+    /// Shutdown deadline: cancel every job; answers with the jobs cancelled.
+    CancelAll(oneshot::Sender<Vec<JobId>>),
+    /// New live machine figures.
+    Usage(Usage),
+}
+
+pub(crate) struct RunningJob {
+    summary: JobSummary,
+    cancel: CancellationToken,
+}
+
+/// Everything the agent task owns.
+pub(crate) struct Core {
+    pub config: Config,
+    pub config_path: Option<PathBuf>,
+    pub state: StateStore,
+    pub journal: Journal,
+    pub runtimes: HashMap<RuntimeKind, Arc<dyn Runtime>>,
+    pub status: watch::Sender<Status>,
+    pub events: broadcast::Sender<Event>,
+    pub jobs_tracker: TaskTracker,
+    pub alive: Alive,
+    pub root: CancellationToken,
+    pub running: BTreeMap<JobId, RunningJob>,
+    pub hosting: HostingState,
+    pub stopping: bool,
+    pub counters: Counters,
+}
+
+impl Core {
+    /// Runs until every handle is gone or the root token is cancelled.
+    pub async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
+        let (updates_tx, mut updates) = mpsc::unbounded_channel();
+        self.publish();
+        loop {
+            tokio::select! {
+                biased;
+                Some(update) = updates.recv() => self.on_update(update),
+                req = requests.recv() => match req {
+                    Some(req) => self.on_request(req, &updates_tx),
+                    None => break,
+                },
+                () = self.root.cancelled() => break,
+            }
+        }
+    }
+
+    fn on_request(&mut self, req: Request, updates: &mpsc::UnboundedSender<JobUpdate>) {
+        match req {
+            Request::Command(cmd, reply) => {
+                let result = self.on_command(cmd, updates);
+                let _ = reply.send(result);
+            }
+            Request::BeginShutdown(reply) => {
+                self.stopping = true;
+                if self.hosting == HostingState::Hosting {
+                    self.set_hosting(HostingState::Draining);
+                }
+                let _ = reply.send(self.running.keys().cloned().collect());
+            }
+            Request::CancelAll(reply) => {
+                let ids = self.cancel_all();
+                let _ = reply.send(ids);
+            }
+            Request::Usage(usage) => {
+                self.status.send_modify(|s| s.hardware.usage = usage);
+            }
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command, updates: &mpsc::UnboundedSender<JobUpdate>) -> Result<()> {
+        match cmd {
+            Command::Pause => self.pause(false),
+            Command::PauseNow => self.pause(true),
+            Command::Resume => self.resume(),
+            Command::CancelJob(id) => {
+                let job = self.running.get(&id).ok_or(Error::UnknownJob(id.clone()))?;
+                info!(job_id = %id, "cancelling job on request");
+                job.cancel.cancel();
+                Ok(())
+            }
+            Command::Reload => {
+                let path = self.config_path.clone().ok_or(Error::NoConfigFile("reload"))?;
+                let loaded = config::load(&path)?;
+                loaded.warnings.iter().for_each(|w| warn!("{w}"));
+                self.apply_config(loaded.config);
+                info!(path = %path.display(), "Configuration reloaded");
+                Ok(())
+            }
+            Command::EditConfig(edits) => {
+                let path = self.config_path.clone().ok_or(Error::NoConfigFile("change settings"))?;
+                let loaded = config::apply_edits(&path, &edits)?;
+                self.apply_config(loaded.config);
+                info!(path = %path.display(), changes = edits.len(), "Configuration changed and applied");
+                Ok(())
+            }
+            Command::Submit(spec) => self.submit(*spec, updates),
+        }
+    }
+
+    fn apply_config(&mut self, config: Config) {
+        crate::logs::redact_secrets(config.secrets());
+        self.config = config;
+        self.publish();
+        let _ = self.events.send(Event::ConfigApplied);
+    }
+
+    fn pause(&mut self, now: bool) -> Result<()> {
+        self.state.update(|s| s.paused = true)?;
+        if now {
+            self.cancel_all();
+        }
+        let next = if self.running.is_empty() { HostingState::Paused } else { HostingState::Draining };
+        info!(hosting = %next, cancel_running = now, "Hosting paused by the owner");
+        self.set_hosting(next);
+        Ok(())
+    }
+
+    fn resume(&mut self) -> Result<()> {
+        if self.stopping {
+            return Err(Error::Stopped);
+        }
+        self.state.update(|s| s.paused = false)?;
+        info!("Hosting resumed");
+        self.set_hosting(HostingState::Hosting);
+        Ok(())
+    }
+
+    fn cancel_all(&mut self) -> Vec<JobId> {
+        for (id, job) in &self.running {
+            info!(job_id = %id, "cancelling job");
+            job.cancel.cancel();
+        }
+        self.running.keys().cloned().collect()
+    }
+
+    /// The job slots: the config's, else what the hardware suggests.
+    pub fn slots(&self) -> usize {
+        let from_hw = self.status.borrow().hardware.default_job_slots();
+        self.config.agent.max_concurrent_jobs.map_or(from_hw, |n| n.get() as usize)
+    }
+
+    fn submit(&mut self, spec: JobSpec, updates: &mpsc::UnboundedSender<JobUpdate>) -> Result<()> {
+        if self.stopping {
+            return Err(Error::NotHosting(HostingState::Draining));
+        }
+        if self.hosting != HostingState::Hosting {
+            return Err(Error::NotHosting(self.hosting));
+        }
+        if self.running.contains_key(&spec.id) {
+            return Err(Error::DuplicateJob(spec.id));
+        }
+        if self.running.len() >= self.slots() {
+            return Err(Error::AtCapacity(self.slots()));
+        }
+        let started_at_ms = unix_ms();
+        self.journal.record(JournalEntry {
+            job_id: spec.id.clone(),
+            runtime: spec.runtime,
+            workload_id: spec.workload_id.clone(),
+            started_at_ms,
+            interrupted: false,
+        })?;
+        let summary = JobSummary {
+            id: spec.id.clone(),
+            workload_id: spec.workload_id.clone(),
+            runtime: spec.runtime,
+            state: JobState::Started,
+            started_at_ms,
+            error: None,
+        };
+        info!(job_id = %spec.id, runtime = %spec.runtime, "job started");
+        let cancel = self.root.child_token();
+        let cx = ExecContext {
+            runtime: self.runtime_for(spec.runtime),
+            cancel: cancel.clone(),
+            cancel_grace: self.config.agent.cancel_grace,
+            events: self.events.clone(),
+            updates: updates.clone(),
+        };
+        let _ = self.events.send(Event::Job(summary.clone()));
+        self.running.insert(spec.id.clone(), RunningJob { summary, cancel });
+        let name = format!("job {}", spec.id);
+        spawn_named(&self.jobs_tracker, &self.alive, name, execute(Arc::new(spec), cx));
+        self.publish();
+        Ok(())
+    }
+
+    fn runtime_for(&self, kind: RuntimeKind) -> Option<Arc<dyn Runtime>> {
+        self.runtimes.get(&kind).cloned()
+    }
+
+    fn on_update(&mut self, update: JobUpdate) {
+        match update {
+            JobUpdate::State(id, state) => {
+                if let Some(job) = self.running.get_mut(&id) {
+                    job.summary.state = state;
+                    let _ = self.events.send(Event::Job(job.summary.clone()));
+                }
+            }
+            JobUpdate::Finished(id, outcome) => self.on_finished(id, outcome),
+        }
+        self.publish();
+    }
+
+    fn on_finished(&mut self, id: JobId, outcome: JobOutcome) {
+        let Some(job) = self.running.remove(&id) else { return };
+        if let Err(e) = self.journal.remove(&id) {
+            warn!(job_id = %id, error = %e, "could not update the job journal");
+        }
+        match &outcome {
+            JobOutcome::Succeeded => self.counters.succeeded += 1,
+            JobOutcome::Failed(_) => self.counters.failed += 1,
+            JobOutcome::Cancelled => self.counters.cancelled += 1,
+        }
+        let mut summary = job.summary;
+        summary.state = outcome.state();
+        if let JobOutcome::Failed(e) = outcome {
+            summary.error = Some(e);
+        }
+        let _ = self.events.send(Event::Job(summary));
+        if self.running.is_empty() && self.hosting == HostingState::Draining {
+            self.set_hosting(HostingState::Paused);
+        }
+    }
+
+    fn set_hosting(&mut self, hosting: HostingState) {
+        if self.hosting != hosting {
+            self.hosting = hosting;
+            let _ = self.events.send(Event::Hosting(hosting));
+        }
+        self.publish();
+    }
+
+    /// Publishes the current status to every watcher.
+    pub fn publish(&self) {
+        let slots = self.slots();
+        let identity = self.state.get();
+        let island_id = self.config.host_id.clone().unwrap_or_else(|| identity.host_id.clone());
+        let paired = identity.paired;
+        self.status.send_modify(|s| {
+            s.island_id = island_id;
+            s.pairing.paired = paired;
+            s.hosting = self.hosting;
+            s.running = self.running.values().map(|j| j.summary.clone()).collect();
+            s.interrupted = self.journal.interrupted().into_iter().map(|e| e.job_id).collect();
+            s.max_concurrent_jobs = slots;
+            s.counters = self.counters;
+        });
+    }
+}

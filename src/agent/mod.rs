@@ -1,0 +1,293 @@
+//! Starting the agent and talking to it: [`Agent::builder`] sets it up and spawns the agent
+//! task (the one owner of jobs, identity and hosting state) and its small periodic tasks;
+//! the cloneable [`AgentHandle`] is all a consumer holds.
+
+mod core;
+mod tasks;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use self::core::{Core, Request};
+use self::tasks::{Alive, every, spawn_named};
+use crate::api::{Command, Counters, Event, HostingState, LinkState, LinkStatus, LogLine, Pairing, ShutdownReport, Status};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::hardware::{Hardware, Sampler};
+use crate::home::{HomeLock, IslandHome};
+use crate::logs::LogHub;
+use crate::runtimes::Runtime;
+use crate::state::{Journal, StateStore};
+
+/// How many events a slow subscriber may fall behind before it misses some.
+const EVENT_CAPACITY: usize = 1024;
+
+/// Entry point: `Agent::builder(config)…start().await`.
+pub struct Agent;
+
+impl Agent {
+    /// Starts configuring an agent.
+    pub fn builder(config: Config) -> AgentBuilder {
+        AgentBuilder {
+            config,
+            config_path: None,
+            home: IslandHome::from_env(),
+            runtimes: Vec::new(),
+            logs: None,
+            hardware: None,
+        }
+    }
+}
+
+/// Sets up an agent; see [`Agent::builder`].
+pub struct AgentBuilder {
+    config: Config,
+    config_path: Option<PathBuf>,
+    home: IslandHome,
+    runtimes: Vec<Arc<dyn Runtime>>,
+    logs: Option<LogHub>,
+    hardware: Option<Hardware>,
+}
+
+impl AgentBuilder {
+    /// The file the config came from; needed for `Reload` and `EditConfig`.
+    pub fn config_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config_path = Some(path.into());
+        self
+    }
+    /// The Island home (default: `$ISLAND_HOME` or `~/.island`).
+    pub fn home(mut self, home: IslandHome) -> Self {
+        self.home = home;
+        self
+    }
+    /// Adds a runtime; the last one added for a kind wins.
+    pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
+        self.runtimes.push(runtime);
+        self
+    }
+    /// Forwards the log ring to subscribers as [`Event::Log`].
+    pub fn logs(mut self, hub: LogHub) -> Self {
+        self.logs = Some(hub);
+        self
+    }
+    /// Uses this hardware description instead of detecting it.
+    pub fn hardware(mut self, hardware: Hardware) -> Self {
+        self.hardware = Some(hardware);
+        self
+    }
+
+    /// Takes the home lock, opens the identity and the journal, detects the hardware and
+    /// spawns the agent task.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyRunning`] when another agent holds the home, [`Error::State`] for a
+    /// corrupt identity, [`Error::Home`] when the home cannot be used.
+    pub async fn start(self) -> Result<AgentHandle> {
+        let lock = self.home.lock()?;
+        let state = StateStore::open(&self.home.state_file())?;
+        let (journal, warning) = Journal::open(&self.home.journal_file())?;
+        if let Some(w) = warning {
+            warn!("{w}");
+        }
+        for job in journal.interrupted() {
+            warn!(job_id = %job.job_id, runtime = %job.runtime, "job was running when Island last stopped; \
+                  it will be reported failed (island restarted while the job ran)");
+        }
+        let hardware = match self.hardware {
+            Some(hw) => hw,
+            None => tokio::task::spawn_blocking(Hardware::detect).await.unwrap_or_default(),
+        };
+        info!("Detected capabilities: {}", hardware.summary());
+        let paused = state.get().paused;
+        if let Some(id) = &self.config.host_id {
+            info!(host_id = %id, "Island id set by the configuration's host_id");
+        }
+
+        let island_id = self.config.host_id.clone().unwrap_or_else(|| state.get().host_id.clone());
+        let (status_tx, status_rx) = watch::channel(initial_status(island_id, hardware));
+        let (events_tx, _) = broadcast::channel(EVENT_CAPACITY);
+        let (req_tx, req_rx) = mpsc::channel(64);
+        let root = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let jobs_tracker = TaskTracker::new();
+        let alive = Alive::default();
+        let metrics_interval = self.config.agent.metrics_interval;
+        let cancel_grace = self.config.agent.cancel_grace;
+        let runtimes: HashMap<_, _> = self.runtimes.into_iter().map(|r| (r.kind(), r)).collect();
+        let core = Core {
+            config: self.config,
+            config_path: self.config_path,
+            state,
+            journal,
+            runtimes,
+            status: status_tx,
+            events: events_tx.clone(),
+            jobs_tracker: jobs_tracker.clone(),
+            alive: alive.clone(),
+            root: root.clone(),
+            running: BTreeMap::new(),
+            hosting: if paused { HostingState::Paused } else { HostingState::Hosting },
+            stopping: false,
+            counters: Counters::default(),
+        };
+        if paused {
+            info!("Hosting is paused (the owner paused it before the last stop); resume to take jobs");
+        }
+        spawn_named(&tracker, &alive, "agent", core.run(req_rx));
+        spawn_named(&tracker, &alive, "metrics", metrics_task(metrics_interval, root.clone(), req_tx.clone()));
+        if let Some(hub) = &self.logs {
+            spawn_named(&tracker, &alive, "log forwarder", forward_logs(hub.subscribe(), events_tx.clone(), root.clone()));
+        }
+        Ok(AgentHandle {
+            inner: Arc::new(Inner {
+                requests: req_tx,
+                status: status_rx,
+                events: events_tx,
+                root,
+                tracker,
+                jobs_tracker,
+                alive,
+                cancel_grace,
+                logs: self.logs,
+                _lock: lock,
+            }),
+        })
+    }
+}
+
+fn initial_status(island_id: String, hardware: Hardware) -> Status {
+    Status {
+        island_id,
+        version: crate::VERSION.to_string(),
+        link: LinkStatus { state: LinkState::Idle, reason: Some("no coordinator link is running".into()) },
+        pairing: Pairing::default(),
+        hosting: HostingState::Hosting,
+        running: Vec::new(),
+        interrupted: Vec::new(),
+        max_concurrent_jobs: 1,
+        hardware,
+        counters: Counters::default(),
+    }
+}
+
+async fn metrics_task(period: Duration, token: CancellationToken, requests: mpsc::Sender<Request>) {
+    let sampler = Arc::new(std::sync::Mutex::new(Sampler::default()));
+    every(period, token, || {
+        let sampler = sampler.clone();
+        let requests = requests.clone();
+        async move {
+            let sample = tokio::task::spawn_blocking(move || sampler.lock().expect("sampler").sample()).await;
+            if let Ok(Some(usage)) = sample {
+                let _ = requests.send(Request::Usage(usage)).await;
+            }
+        }
+    })
+    .await;
+}
+
+async fn forward_logs(mut rx: broadcast::Receiver<LogLine>, events: broadcast::Sender<Event>, token: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = token.cancelled() => return,
+            line = rx.recv() => match line {
+                Ok(line) => { let _ = events.send(Event::Log(line)); }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+struct Inner {
+    requests: mpsc::Sender<Request>,
+    status: watch::Receiver<Status>,
+    events: broadcast::Sender<Event>,
+    root: CancellationToken,
+    tracker: TaskTracker,
+    jobs_tracker: TaskTracker,
+    alive: Alive,
+    cancel_grace: Duration,
+    logs: Option<LogHub>,
+    _lock: HomeLock,
+}
+
+/// A cloneable handle to a running agent: the only surface the CLI, the shell and the
+/// tests use.
+#[derive(Clone)]
+pub struct AgentHandle {
+    inner: Arc<Inner>,
+}
+
+impl AgentHandle {
+    /// Sends a command and waits for the agent to apply it.
+    ///
+    /// # Errors
+    /// What the command failed with (for example [`Error::UnknownJob`]), or
+    /// [`Error::Stopped`] after shutdown.
+    pub async fn send(&self, cmd: Command) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.inner.requests.send(Request::Command(cmd, tx)).await.map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// The current status, and every change to it.
+    pub fn status(&self) -> watch::Receiver<Status> {
+        self.inner.status.clone()
+    }
+
+    /// Events from now on.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// The recent log lines (oldest first), when the agent was given a log hub.
+    pub fn recent_logs(&self) -> Vec<LogLine> {
+        self.inner.logs.as_ref().map(LogHub::recent).unwrap_or_default()
+    }
+
+    /// Stops the agent: takes no new jobs, lets running jobs finish for up to `grace`,
+    /// cancels the rest (each gets `agent.cancel_grace` to stop), then stops every task.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        let started = Instant::now();
+        let mut report = ShutdownReport::default();
+        let running = self.ask(Request::BeginShutdown).await.unwrap_or_default();
+        info!(running = running.len(), grace = ?grace, "Shutting down: no new jobs; waiting for running jobs");
+        let mut status = self.status();
+        let idle = |s: &Status| s.running.is_empty();
+        if tokio::time::timeout(grace, status.wait_for(idle)).await.is_err() {
+            report.cancelled = self.ask(Request::CancelAll).await.unwrap_or_default();
+            warn!(jobs = ?report.cancelled, "grace period over: cancelling running jobs");
+            let _ = tokio::time::timeout(self.inner.cancel_grace, status.wait_for(idle)).await;
+        }
+        report.drained = running.into_iter().filter(|id| !report.cancelled.contains(id)).collect();
+        let inner = &self.inner;
+        inner.root.cancel();
+        inner.tracker.close();
+        inner.jobs_tracker.close();
+        let all_done = async {
+            inner.jobs_tracker.wait().await;
+            inner.tracker.wait().await;
+        };
+        if tokio::time::timeout(inner.cancel_grace, all_done).await.is_err() {
+            report.forced = inner.alive.names();
+            warn!(tasks = ?report.forced, "tasks did not stop in time and were abandoned");
+        }
+        report.elapsed = started.elapsed();
+        info!(drained = report.drained.len(), cancelled = report.cancelled.len(), elapsed = ?report.elapsed,
+              "Shutdown complete");
+        report
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Request) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.inner.requests.send(make(tx)).await.ok()?;
+        rx.await.ok()
+    }
+}

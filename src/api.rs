@@ -1,0 +1,210 @@
+//! The one contract between the agent core and its consumers (the CLI, the desktop shell
+//! and the tests): the [`Command`]s they send, the [`Status`] they watch and the [`Event`]s
+//! they receive. Plain serde types; nothing here knows about Tauri or NATS.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigEdit;
+use crate::hardware::Hardware;
+use crate::jobs::{JobId, JobSpec, JobState};
+use crate::runtimes::RuntimeKind;
+
+/// What a consumer can ask of the agent.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Stop taking jobs and let the running ones finish (hosting goes draining, then paused).
+    Pause,
+    /// Stop taking jobs and cancel the running ones now.
+    PauseNow,
+    /// Take jobs again.
+    Resume,
+    /// Cancel one running job; the work itself is stopped.
+    CancelJob(JobId),
+    /// Re-read the configuration file and apply it.
+    Reload,
+    /// Change the configuration file on the owner's behalf (prices, GPUs, limits), keeping
+    /// the owner's comments, then apply it.
+    EditConfig(Vec<ConfigEdit>),
+    /// Run a job given locally. The coordinator link feeds assignments through the same path.
+    Submit(Box<JobSpec>),
+}
+
+/// Something that happened, pushed to every subscriber of [`crate::AgentHandle::events`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// The coordinator link changed state.
+    Link(LinkStatus),
+    /// A job changed state (started, streaming, finished).
+    Job(JobSummary),
+    /// A job produced a piece of output.
+    JobOutput {
+        /// The job.
+        job_id: JobId,
+        /// Output sequence number, from 1.
+        seq: u64,
+        /// The text.
+        chunk: String,
+        /// True on the one final (empty) chunk after a clean exit.
+        is_final: bool,
+    },
+    /// Hosting changed between hosting, draining and paused.
+    Hosting(HostingState),
+    /// A model download advanced.
+    ModelProgress {
+        /// The model URI (`hf://…` or `https://…`).
+        model: String,
+        /// Bytes done.
+        done: u64,
+        /// Bytes in all, when known.
+        total: Option<u64>,
+    },
+    /// The configuration was (re)loaded and applied.
+    ConfigApplied,
+    /// A log line (also kept in the ring buffer, see [`crate::AgentHandle::recent_logs`]).
+    Log(LogLine),
+}
+
+/// A snapshot of the agent, watched through [`crate::AgentHandle::status`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// This Island's id (a UUID unless the config overrides it).
+    pub island_id: String,
+    /// The agent version.
+    pub version: String,
+    /// The coordinator link.
+    pub link: LinkStatus,
+    /// Pairing with the owner's account.
+    pub pairing: Pairing,
+    /// Whether jobs are taken.
+    pub hosting: HostingState,
+    /// The jobs running now.
+    pub running: Vec<JobSummary>,
+    /// Jobs that were running when the Island last stopped abruptly, still to be reported.
+    pub interrupted: Vec<JobId>,
+    /// How many jobs may run at once.
+    pub max_concurrent_jobs: usize,
+    /// What this machine offers.
+    pub hardware: Hardware,
+    /// Totals since start.
+    pub counters: Counters,
+}
+
+/// The state of the coordinator link, with the reason when it is not connected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkStatus {
+    /// The state.
+    pub state: LinkState,
+    /// Why, in words for the owner (for example "authorization violation: check the
+    /// credentials in coordinator.nats_url").
+    pub reason: Option<String>,
+}
+
+/// Coordinator link states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    /// No link is running (not started yet, or this build has none).
+    Idle,
+    /// Connecting for the first time.
+    Connecting,
+    /// Connected to the coordinator.
+    Connected,
+    /// Lost; the client library is reconnecting.
+    Disconnected,
+    /// The server refused the credentials.
+    AuthFailed,
+}
+
+/// Pairing of this Island with an owner account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pairing {
+    /// True once the coordinator said this Island is paired.
+    pub paired: bool,
+    /// The code to enter on the website, while one is valid.
+    pub code: Option<String>,
+    /// Where to enter it.
+    pub url: Option<String>,
+    /// When the code expires (Unix ms).
+    pub expires_at_ms: Option<i64>,
+}
+
+/// Whether the Island takes jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostingState {
+    /// Jobs are taken.
+    Hosting,
+    /// No new jobs; running ones finish, then paused.
+    Draining,
+    /// No jobs are taken.
+    Paused,
+}
+
+impl fmt::Display for HostingState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HostingState::Hosting => "hosting",
+            HostingState::Draining => "draining",
+            HostingState::Paused => "paused",
+        })
+    }
+}
+
+/// One job, as UIs and logs show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobSummary {
+    /// The job id.
+    pub id: JobId,
+    /// The Cargo (workload) id, when the assignment names one.
+    pub workload_id: Option<String>,
+    /// Which runtime runs it.
+    pub runtime: RuntimeKind,
+    /// Where the job is in its life.
+    pub state: JobState,
+    /// When it started (Unix ms).
+    pub started_at_ms: i64,
+    /// Why it failed, for failed jobs.
+    pub error: Option<String>,
+}
+
+/// Job totals since the agent started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// Jobs that ran to a clean exit.
+    pub succeeded: u64,
+    /// Jobs that failed.
+    pub failed: u64,
+    /// Jobs that were cancelled.
+    pub cancelled: u64,
+}
+
+/// One log line as UIs show it; secrets are already redacted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Unix ms.
+    pub ts_ms: i64,
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    pub level: String,
+    /// The module that logged it.
+    pub target: String,
+    /// The message with its structured fields appended (`key=value`).
+    pub message: String,
+}
+
+/// What [`crate::AgentHandle::shutdown`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ShutdownReport {
+    /// Jobs that finished on their own within the grace period.
+    pub drained: Vec<JobId>,
+    /// Jobs that were still running at the deadline and were cancelled.
+    pub cancelled: Vec<JobId>,
+    /// Tasks that did not stop after cancellation and were abandoned.
+    pub forced: Vec<String>,
+    /// How long the shutdown took.
+    #[serde(with = "humantime_serde")]
+    pub elapsed: Duration,
+}

@@ -1,0 +1,353 @@
+//! Reading a configuration: parse with positions, warn about unknown keys, apply `ISLAND_*`
+//! overrides, validate what the types alone cannot.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml_edit::Document;
+
+use super::locate::{key_at, key_span_of, line_col, span_of};
+use super::{Config, ConfigError, Problem};
+
+/// A loaded configuration and what the owner should hear about it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The effective configuration.
+    pub config: Config,
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Non-fatal findings: unknown keys (with a suggestion), placeholders left in.
+    pub warnings: Vec<String>,
+}
+
+/// Reads, parses, overrides from the environment and validates the file at `path`.
+///
+/// # Errors
+/// [`ConfigError::Read`] when the file cannot be read, [`ConfigError::Invalid`] for syntax,
+/// type and value errors (with line and column), [`ConfigError::Env`] for a bad override.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let (mut config, warnings) = parse(&text, path)?;
+    env_overrides(&mut config, |k| std::env::var(k).ok())?;
+    Ok(Loaded { config, path: path.to_path_buf(), warnings })
+}
+
+/// Parses and validates a configuration text; `path` is only used in messages.
+///
+/// # Errors
+/// [`ConfigError::Invalid`] listing every problem found.
+pub fn parse(text: &str, path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
+    let invalid = |problems| ConfigError::Invalid { path: path.to_path_buf(), problems };
+    let doc = Document::parse(text).map_err(|e| {
+        let position = e.span().map(|s| line_col(text, s.start));
+        invalid(vec![Problem { key: None, position, message: first_line(e.message()) }])
+    })?;
+    let mut unknown = Vec::new();
+    let de = toml::Deserializer::parse(text).map_err(|e| invalid(vec![problem_from(&doc, text, &e)]))?;
+    let config: Config = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
+        .map_err(|e| invalid(vec![problem_from(&doc, text, &e)]))?;
+    let problems = validate(&config, &doc, text);
+    if !problems.is_empty() {
+        return Err(invalid(problems));
+    }
+    unknown.sort_by_key(|k| key_span_of(&doc, k).map(|s| s.start));
+    let mut warnings: Vec<String> = unknown.iter().map(|k| unknown_key_warning(k, &doc, text, path)).collect();
+    if config.coordinator.nats_url.credentials().is_some_and(|(_, p)| p.expose() == "PASSWORD") {
+        warnings.push(format!(
+            "{}: `coordinator.nats_url` still holds the template's placeholder password; \
+             put in the password your installer or coordinator gave you",
+            path.display()
+        ));
+    }
+    Ok((config, warnings))
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or(s).trim().to_string()
+}
+
+fn problem_from(doc: &Document<&str>, text: &str, e: &toml::de::Error) -> Problem {
+    let offset = e.span().map(|s| s.start);
+    Problem {
+        key: offset.and_then(|o| key_at(doc, o)),
+        position: offset.map(|o| line_col(text, o)),
+        message: first_line(e.message()),
+    }
+}
+
+/// Every key the configuration reads, by table; the unknown-key check and its suggestions
+/// come from here. A unit test keeps it in step with the structs.
+pub(super) const KNOWN: &[(&str, &[&str])] = &[
+    (
+        "",
+        &[
+            "host_id", "host", "coordinator", "workload", "cache", "model_cache", "preload", "pricing", "signing",
+            "registry", "agent", "logs",
+        ],
+    ),
+    ("host", &["name", "region"]),
+    ("coordinator", &["nats_url", "api_url"]),
+    ("workload", &["llm_chat_image", "gpu_devices", "sandbox_tier", "resource_limits"]),
+    (
+        "workload.resource_limits",
+        &["memory_mb", "read_only_rootfs", "tmpfs_size_mb", "network_disabled", "cpu_percent"],
+    ),
+    ("cache", &["enable_preload", "max_cached_images", "preload_images", "warm_ttl_seconds"]),
+    ("model_cache", &["max_cache_gb", "cache_dir", "hf_token"]),
+    ("preload", &["enabled", "models"]),
+    ("pricing", &["default_price", "workloads"]),
+    (
+        "signing",
+        &["enabled", "require_signature", "keys_url", "trusted_keys", "unsigned_allowed_registries", "key_cache_path"],
+    ),
+    ("signing.trusted_keys", &["key_id", "public_key", "algorithm", "issuer"]),
+    ("registry", &["enabled", "require_digest", "allowed"]),
+    ("agent", &["shutdown_grace", "cancel_grace", "max_concurrent_jobs", "metrics_interval"]),
+    ("logs", &["file_max_mb", "file_keep", "ring_lines"]),
+];
+
+fn unknown_key_warning(raw: &str, doc: &Document<&str>, text: &str, path: &Path) -> String {
+    // serde_ignored numbers array elements (`signing.trusted_keys.0.x`); the schema does not.
+    let key: Vec<&str> = raw.split('.').filter(|p| p.parse::<usize>().is_err()).collect();
+    let key = key.join(".");
+    let (parent, leaf) = key.rsplit_once('.').unwrap_or(("", &key));
+    let place = key_span_of(doc, raw)
+        .map(|s| {
+            let (l, c) = line_col(text, s.start);
+            format!(":{l}:{c}")
+        })
+        .unwrap_or_default();
+    let mut msg = format!("{}{place}: unknown key `{key}` is ignored", path.display());
+    if let Some(s) = suggestion(parent, leaf) {
+        msg.push_str("; did you mean ");
+        msg.push_str(&s);
+        msg.push('?');
+    }
+    msg
+}
+
+/// The nearest known key, quoted: a close spelling in the same table, else the same name
+/// in another table.
+fn suggestion(parent: &str, leaf: &str) -> Option<String> {
+    let siblings = KNOWN.iter().find(|(t, _)| *t == parent).map(|(_, k)| *k).unwrap_or(&[]);
+    let close = siblings
+        .iter()
+        .map(|k| (strsim::jaro_winkler(leaf, k), *k))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some((_, k)) = close {
+        return Some(format!("`{k}`"));
+    }
+    KNOWN.iter().find(|(_, keys)| keys.contains(&leaf)).map(|(t, _)| match *t {
+        "" => format!("`{leaf}` at the top level, before any [table]"),
+        t => format!("`{t}.{leaf}`"),
+    })
+}
+
+fn validate(c: &Config, doc: &Document<&str>, text: &str) -> Vec<Problem> {
+    let mut bad: Vec<(&str, String)> = Vec::new();
+    let mut need = |ok: bool, key: &'static str, msg: &str| {
+        if !ok {
+            bad.push((key, msg.to_string()));
+        }
+    };
+    let non_empty = |s: &str| !s.trim().is_empty();
+    need(c.host_id.as_deref().is_none_or(non_empty), "host_id", "must not be empty when set");
+    need(c.host.name.as_deref().is_none_or(non_empty), "host.name", "must not be empty when set");
+    need(non_empty(&c.host.region), "host.region", "must not be empty (use \"auto\" to let the coordinator guess)");
+    need(non_empty(&c.workload.llm_chat_image), "workload.llm_chat_image", "must name a container image");
+    let gpu_ok = c.workload.gpu_devices.iter().all(|d| d.parse::<u32>().is_ok() || d.starts_with("GPU-"));
+    need(gpu_ok, "workload.gpu_devices", "each entry must be a GPU index such as \"0\" or a GPU UUID (\"GPU-…\")");
+    let cache_dir_ok = c.model_cache.cache_dir.as_ref().is_none_or(|p| !p.as_os_str().is_empty());
+    need(cache_dir_ok, "model_cache.cache_dir", "must not be empty when set");
+    need(c.pricing.workloads.keys().all(|k| non_empty(k)), "pricing.workloads", "a Cargo slug must not be empty");
+    need(c.registry.allowed.iter().all(|s| non_empty(s)), "registry.allowed", "entries must not be empty");
+    let prefixes_ok = c.signing.unsigned_allowed_registries.iter().all(|s| non_empty(s));
+    need(prefixes_ok, "signing.unsigned_allowed_registries", "entries must not be empty");
+    let keys_ok = c.signing.trusted_keys.iter().all(|k| {
+        non_empty(&k.key_id) && k.key_id.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+    });
+    need(keys_ok, "signing.trusted_keys", "each key_id must be letters, digits, '-', '_' or '.'");
+    let pem_ok = c.signing.trusted_keys.iter().all(|k| k.public_key.contains("BEGIN PUBLIC KEY"));
+    need(pem_ok, "signing.trusted_keys", "each public_key must be a PEM public key (-----BEGIN PUBLIC KEY-----)");
+    let a = &c.agent;
+    let within = |d: Duration, lo: u64, hi: u64| d >= Duration::from_millis(lo) && d <= Duration::from_millis(hi);
+    need(within(a.shutdown_grace, 0, 3_600_000), "agent.shutdown_grace", "expected a duration up to 1h");
+    need(within(a.cancel_grace, 100, 600_000), "agent.cancel_grace", "expected a duration from 100ms to 10m");
+    need(within(a.metrics_interval, 100, 3_600_000), "agent.metrics_interval", "expected a duration from 100ms to 1h");
+    bad.into_iter()
+        .map(|(key, message)| Problem {
+            key: Some(key.to_string()),
+            position: span_of(doc, key).map(|s| line_col(text, s.start)),
+            message,
+        })
+        .collect()
+}
+
+/// Applies the `ISLAND_*` environment overrides (and `HF_TOKEN` when no token is set).
+///
+/// | variable | key |
+/// |---|---|
+/// | `ISLAND_HOST_ID` | `host_id` |
+/// | `ISLAND_HOST_NAME` | `host.name` |
+/// | `ISLAND_REGION` | `host.region` |
+/// | `ISLAND_NATS_URL` | `coordinator.nats_url` |
+/// | `ISLAND_API_URL` | `coordinator.api_url` |
+/// | `ISLAND_MODEL_CACHE_DIR` | `model_cache.cache_dir` |
+/// | `ISLAND_MAX_CACHE_GB` | `model_cache.max_cache_gb` |
+/// | `ISLAND_HF_TOKEN`, then `HF_TOKEN` | `model_cache.hf_token` |
+/// | `ISLAND_SHUTDOWN_GRACE` | `agent.shutdown_grace` |
+///
+/// # Errors
+/// [`ConfigError::Env`] naming the variable whose value is bad.
+pub fn env_overrides(c: &mut Config, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    fn set<T: std::str::FromStr<Err = E>, E: ToString>(
+        env: &impl Fn(&str) -> Option<String>,
+        var: &str,
+        slot: &mut T,
+    ) -> Result<(), ConfigError> {
+        if let Some(v) = env(var) {
+            *slot = v.parse().map_err(|e: E| ConfigError::Env { var: var.into(), message: e.to_string() })?;
+        }
+        Ok(())
+    }
+    let opt = |var: &str| env(var).filter(|v| !v.trim().is_empty());
+    if let Some(v) = opt("ISLAND_HOST_ID") {
+        c.host_id = Some(v);
+    }
+    if let Some(v) = opt("ISLAND_HOST_NAME") {
+        c.host.name = Some(v);
+    }
+    set(&env, "ISLAND_REGION", &mut c.host.region)?;
+    set(&env, "ISLAND_NATS_URL", &mut c.coordinator.nats_url)?;
+    if let Some(v) = opt("ISLAND_API_URL") {
+        c.coordinator.api_url = Some(v.parse().map_err(|m| ConfigError::Env { var: "ISLAND_API_URL".into(), message: m })?);
+    }
+    if let Some(v) = opt("ISLAND_MODEL_CACHE_DIR") {
+        c.model_cache.cache_dir = Some(v.into());
+    }
+    if let Some(v) = opt("ISLAND_MAX_CACHE_GB") {
+        let gb = v.parse::<u64>().map_err(|_| format!("expected a whole number of GB, found \"{v}\""));
+        let gb = gb.and_then(super::Bounded::new);
+        c.model_cache.max_cache_gb = gb.map_err(|m| ConfigError::Env { var: "ISLAND_MAX_CACHE_GB".into(), message: m })?;
+    }
+    if let Some(v) = opt("ISLAND_HF_TOKEN").or_else(|| c.model_cache.hf_token.is_none().then(|| opt("HF_TOKEN")).flatten()) {
+        c.model_cache.hf_token = Some(super::Secret::new(v));
+    }
+    if let Some(v) = opt("ISLAND_SHUTDOWN_GRACE") {
+        c.agent.shutdown_grace = humantime::parse_duration(&v)
+            .map_err(|e| ConfigError::Env { var: "ISLAND_SHUTDOWN_GRACE".into(), message: e.to_string() })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<(Config, Vec<String>), ConfigError> {
+        parse(text, Path::new("/x/config.toml"))
+    }
+
+    fn err(text: &str) -> String {
+        parse_str(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    #[allow(clippy::field_reassign_with_default)]
+    fn every_serialized_key_is_known() {
+        let mut c = Config::default();
+        c.host_id = Some("h".into());
+        c.host.name = Some("n".into());
+        c.coordinator.api_url = Some("https://a".parse().unwrap());
+        c.workload.sandbox_tier = Some(super::super::SandboxTier::Standard);
+        c.workload.resource_limits.cpu_percent = Some(super::super::Bounded::new(100).unwrap());
+        c.model_cache.cache_dir = Some("/m".into());
+        c.model_cache.hf_token = Some(super::super::Secret::new("t"));
+        c.pricing.default_price = Some("1".parse().unwrap());
+        c.signing.keys_url = Some("https://k".parse().unwrap());
+        c.signing.key_cache_path = Some("/k".into());
+        c.signing.trusted_keys.push(super::super::TrustedKey {
+            key_id: "k".into(),
+            public_key: "p".into(),
+            algorithm: "a".into(),
+            issuer: Some("i".into()),
+        });
+        c.agent.max_concurrent_jobs = Some(super::super::Bounded::new(2).unwrap());
+        let value = toml::Value::try_from(&c).unwrap();
+        fn walk(prefix: &str, v: &toml::Value, found: &mut Vec<(String, String)>) {
+            if let toml::Value::Table(t) = v {
+                for (k, inner) in t {
+                    found.push((prefix.to_string(), k.clone()));
+                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    if p != "pricing.workloads" {
+                        walk(&p, inner, found);
+                    }
+                }
+            } else if let toml::Value::Array(a) = v {
+                a.iter().for_each(|i| walk(prefix, i, found));
+            }
+        }
+        let mut found = Vec::new();
+        walk("", &value, &mut found);
+        let known: usize = KNOWN.iter().map(|(_, k)| k.len()).sum();
+        assert_eq!(found.len(), known, "KNOWN and the structs differ: {found:?}");
+        for (table, key) in found {
+            let listed = KNOWN.iter().any(|(t, keys)| *t == table && keys.contains(&key.as_str()));
+            assert!(listed, "`{table}.{key}` is missing from KNOWN");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_name_line_and_column() {
+        let e = err("[host]\nname = \"x\n");
+        assert!(e.starts_with("/x/config.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_key() {
+        let e = err("[workload.resource_limits]\nmemory_mb = \"lots\"\n");
+        assert!(e.contains("/x/config.toml:2:13: `workload.resource_limits.memory_mb`"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_key_position_and_expectation() {
+        let cases = [
+            ("[pricing]\ndefault_price = \"-1\"\n", "`pricing.default_price`", "negative"),
+            ("[pricing.workloads]\n\"llm\" = \"cheap\"\n", "`pricing.workloads.llm`", "expected a price"),
+            ("[workload.resource_limits]\nmemory_mb = 0\n", "`workload.resource_limits.memory_mb`", "from 16"),
+            ("[workload]\nsandbox_tier = \"wide-open\"\n", "`workload.sandbox_tier`", "restricted"),
+            ("[coordinator]\nnats_url = \"http://x:4222\"\n", "`coordinator.nats_url`", "nats:// or tls://"),
+            ("[preload]\nmodels = [\"hf://\"]\n", "`preload.models`", "names no repository"),
+            ("[agent]\nshutdown_grace = \"2h\"\n", "`agent.shutdown_grace`", "up to 1h"),
+        ];
+        for (text, key, expect) in cases {
+            let e = err(text);
+            assert!(e.contains(":2:") && e.contains(key) && e.contains(expect), "{text:?} gave {e}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_warn_with_a_suggestion() {
+        let (_, w) = parse_str("[model_cache]\nmax_cache_size = 5\n[host]\nhost_id = \"abc\"\n").unwrap();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("/x/config.toml:2:1:") && w[0].contains("did you mean `max_cache_gb`?"), "{w:?}");
+        assert!(w[1].contains("`host.host_id`") && w[1].contains("top level"), "{w:?}");
+    }
+
+    #[test]
+    fn env_overrides_apply_and_name_bad_variables() {
+        let mut c = Config::default();
+        let env = |k: &str| match k {
+            "ISLAND_NATS_URL" => Some("nats://127.0.0.1:4222".to_string()),
+            "HF_TOKEN" => Some("hf_x".to_string()),
+            _ => None,
+        };
+        env_overrides(&mut c, env).unwrap();
+        assert_eq!(c.coordinator.nats_url.expose(), "nats://127.0.0.1:4222");
+        assert_eq!(c.model_cache.hf_token.unwrap().expose(), "hf_x");
+        let bad = env_overrides(&mut Config::default(), |k| (k == "ISLAND_MAX_CACHE_GB").then(|| "lots".into()));
+        assert!(bad.unwrap_err().to_string().starts_with("environment variable ISLAND_MAX_CACHE_GB"));
+    }
+}

@@ -1,0 +1,112 @@
+//! The crate-level error type and the stable error codes that UIs switch on.
+//!
+//! Modules that callers branch on export their own typed errors (`config::ConfigError`,
+//! `state::StateError`, `runtimes::Error`); this enum wraps them at the agent boundary and
+//! gives each a [`ErrorCode`]. Sources are kept, never stringified.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::api::HostingState;
+use crate::config::ConfigError;
+use crate::jobs::JobId;
+use crate::state::StateError;
+
+/// Result alias for the agent surface.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything the agent surface ([`crate::AgentHandle`], [`crate::Agent`]) can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration could not be read, parsed, validated or written.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The persisted identity or job journal could not be read or written.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Another agent already runs on the same Island home.
+    #[error(
+        "another Island is already running with home {home}{pid}; stop it first \
+         (lock file {lock})",
+        home = .home.display(),
+        lock = .lock.display(),
+        pid = .pid.map(|p| format!(" (process {p})")).unwrap_or_default()
+    )]
+    AlreadyRunning {
+        /// The Island home both agents would share.
+        home: PathBuf,
+        /// The lock file that is held.
+        lock: PathBuf,
+        /// The process id written by the holder, when readable.
+        pid: Option<u32>,
+    },
+    /// The Island home or its lock could not be set up.
+    #[error("cannot use the Island home {}: {source}", .path.display())]
+    Home {
+        /// The path that failed.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A job was offered while hosting is not active.
+    #[error("hosting is {0}: no new jobs are accepted")]
+    NotHosting(HostingState),
+    /// All job slots are taken.
+    #[error("all {0} job slots are busy")]
+    AtCapacity(usize),
+    /// A job with the same id is already running.
+    #[error("job {0} is already running")]
+    DuplicateJob(JobId),
+    /// No running job has this id.
+    #[error("no running job has id {0}")]
+    UnknownJob(JobId),
+    /// The agent has stopped and takes no more commands.
+    #[error("the agent has stopped")]
+    Stopped,
+    /// A command needs a configuration file, but the agent was started without one.
+    #[error("the agent was started without a configuration file, so it cannot {0}")]
+    NoConfigFile(&'static str),
+}
+
+/// Stable, machine-readable error codes for UIs (`ui/js/api.js` switches on these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The configuration is invalid or unreadable.
+    Config,
+    /// Identity or state files are corrupt or unreadable.
+    State,
+    /// Another agent holds the Island home.
+    AlreadyRunning,
+    /// The Island home is not usable.
+    Home,
+    /// Hosting is paused or draining.
+    NotHosting,
+    /// No free job slot.
+    AtCapacity,
+    /// The job id is already in use.
+    DuplicateJob,
+    /// The job id is not known.
+    UnknownJob,
+    /// The agent has stopped.
+    Stopped,
+}
+
+impl Error {
+    /// The code a UI shows or switches on for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Config(_) | Error::NoConfigFile(_) => ErrorCode::Config,
+            Error::State(_) => ErrorCode::State,
+            Error::AlreadyRunning { .. } => ErrorCode::AlreadyRunning,
+            Error::Home { .. } => ErrorCode::Home,
+            Error::NotHosting(_) => ErrorCode::NotHosting,
+            Error::AtCapacity(_) => ErrorCode::AtCapacity,
+            Error::DuplicateJob(_) => ErrorCode::DuplicateJob,
+            Error::UnknownJob(_) => ErrorCode::UnknownJob,
+            Error::Stopped => ErrorCode::Stopped,
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Jobs ("Cargos" to run): their ids, what an assignment says, the states a job passes
+//! through, and how one job is executed ([`executor`]).
+
+pub(crate) mod executor;
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::runtimes::RuntimeKind;
+
+/// A job id, as the coordinator assigns it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(String);
+
+impl JobId {
+    /// The id text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for JobId {
+    fn from(s: &str) -> Self {
+        JobId(s.to_string())
+    }
+}
+
+impl From<String> for JobId {
+    fn from(s: String) -> Self {
+        JobId(s)
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A job assignment: the coordinator's `AssignJob` message (protocol §3.4), field for field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// The job id.
+    #[serde(rename = "job_id")]
+    pub id: JobId,
+    /// The Cargo id; the coordinator sends a string or an integer.
+    #[serde(default, deserialize_with = "string_or_int")]
+    pub workload_id: Option<String>,
+    /// The Cargo's input, passed on as it is.
+    pub input: serde_json::Value,
+    /// When the coordinator's lease on the job ends (Unix ms).
+    pub lease_expires: i64,
+    /// Which runtime runs it.
+    #[serde(default, rename = "runtime_type")]
+    pub runtime: RuntimeKind,
+    /// Container image (container jobs).
+    #[serde(default)]
+    pub container_image: Option<String>,
+    /// Expected image digest (container jobs).
+    #[serde(default)]
+    pub image_digest: Option<String>,
+    /// Where the module is (WASM jobs).
+    #[serde(default)]
+    pub wasm_url: Option<String>,
+    /// Expected module hash (WASM jobs).
+    #[serde(default)]
+    pub wasm_hash: Option<String>,
+    /// Model location (native model jobs).
+    #[serde(default)]
+    pub model_url: Option<String>,
+    /// Expected model hash.
+    #[serde(default)]
+    pub model_hash: Option<String>,
+    /// Sandbox tier asked for (container jobs).
+    #[serde(default)]
+    pub sandbox_tier: Option<String>,
+}
+
+impl JobSpec {
+    /// A job with only the fields every runtime needs; the rest are unset.
+    pub fn new(id: impl Into<JobId>, runtime: RuntimeKind, input: serde_json::Value) -> Self {
+        JobSpec {
+            id: id.into(),
+            workload_id: None,
+            input,
+            lease_expires: 0,
+            runtime,
+            container_image: None,
+            image_digest: None,
+            wasm_url: None,
+            wasm_hash: None,
+            model_url: None,
+            model_hash: None,
+            sandbox_tier: None,
+        }
+    }
+}
+
+fn string_or_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        S(String),
+        I(i64),
+    }
+    Ok(Option::<Id>::deserialize(d)?.map(|id| match id {
+        Id::S(s) => s,
+        Id::I(i) => i.to_string(),
+    }))
+}
+
+/// Where a job is in its life; the names are the coordinator's (`completed` is never used).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Accepted and starting.
+    Started,
+    /// The Cargo said it is ready and output flows.
+    Streaming,
+    /// Ran to a clean (zero) exit.
+    Succeeded,
+    /// Did not run to a clean exit.
+    Failed,
+    /// Stopped on request.
+    Cancelled,
+}
+
+impl JobState {
+    /// True for the three end states.
+    pub fn is_final(self) -> bool {
+        matches!(self, JobState::Succeeded | JobState::Failed | JobState::Cancelled)
+    }
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Clean exit.
+    Succeeded,
+    /// Anything else, with the reason for the coordinator and the owner.
+    Failed(String),
+    /// Cancelled (by the coordinator, the owner, pause-now or shutdown).
+    Cancelled,
+}
+
+impl JobOutcome {
+    /// The end state this outcome reports.
+    pub fn state(&self) -> JobState {
+        match self {
+            JobOutcome::Succeeded => JobState::Succeeded,
+            JobOutcome::Failed(_) => JobState::Failed,
+            JobOutcome::Cancelled => JobState::Cancelled,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assignments_parse_as_the_coordinator_sends_them() {
+        let json = r#"{"job_id":"j1","workload_id":42,"input":{"prompt":"Hello"},
+            "lease_expires":1773900060000,"runtime_type":"wasm","extra":"ignored"}"#;
+        let spec: JobSpec = serde_json::from_str(json).unwrap();
+        assert_eq!(spec.workload_id.as_deref(), Some("42"));
+        assert_eq!(spec.runtime, RuntimeKind::Wasm);
+        let json = r#"{"job_id":"j2","input":{},"lease_expires":0,"runtime_type":"something-new"}"#;
+        let spec: JobSpec = serde_json::from_str(json).unwrap();
+        assert_eq!(spec.runtime, RuntimeKind::Container, "unknown runtimes fall through to containers");
+        let missing = serde_json::from_str::<JobSpec>(r#"{"job_id":"j3","input":{}}"#).unwrap_err();
+        assert!(missing.to_string().contains("lease_expires"));
+    }
+}

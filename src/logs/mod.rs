@@ -1,0 +1,140 @@
+//! Logging: `tracing` with `RUST_LOG` (default `info`), JSON lines when
+//! `ARCHIPELAG_LOG_JSON=true`, a size-capped rotating file under `<home>/logs/`, and an
+//! in-memory ring of recent lines that UIs receive through the agent's events.
+//!
+//! Every sink passes through [`redact`], which replaces the secrets registered with
+//! [`redact_secrets`] (the NATS password, the HF token) by `***`.
+
+mod file;
+mod ring;
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::RwLock;
+
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+pub use file::RotatingFile;
+pub use ring::LogHub;
+
+use crate::config::types::REDACTED;
+
+static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Registers secrets that no log line may show from now on.
+pub fn redact_secrets(secrets: impl IntoIterator<Item = String>) {
+    let mut list = SECRETS.write().expect("secret list");
+    for s in secrets {
+        if !s.is_empty() && !list.contains(&s) {
+            list.push(s);
+        }
+    }
+    // Longest first, so a secret that contains another is replaced whole.
+    list.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+/// `text` with every registered secret replaced by `***`.
+pub fn redact(text: &str) -> Cow<'_, str> {
+    let list = SECRETS.read().expect("secret list");
+    let mut out = Cow::Borrowed(text);
+    for s in list.iter() {
+        if out.contains(s.as_str()) {
+            out = Cow::Owned(out.replace(s.as_str(), REDACTED));
+        }
+    }
+    out
+}
+
+/// How logging is set up.
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// Directory of the rotating log file; no file when `None`.
+    pub dir: Option<PathBuf>,
+    /// Rotate at this size, bytes.
+    pub file_max_bytes: u64,
+    /// Rotated files kept.
+    pub file_keep: usize,
+    /// Lines kept in memory.
+    pub ring_lines: usize,
+    /// JSON lines on standard output.
+    pub json: bool,
+}
+
+impl LogOptions {
+    /// Reads `ARCHIPELAG_LOG_JSON` (any value but empty, `0` or `false` turns JSON on).
+    pub fn json_from_env() -> bool {
+        std::env::var("ARCHIPELAG_LOG_JSON").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+    }
+}
+
+/// Installs the global subscriber and returns the ring of recent lines. When a subscriber
+/// is already installed (tests), the ring is returned unconnected to it.
+///
+/// # Errors
+/// When the log directory cannot be created or the file opened.
+pub fn init(opts: &LogOptions) -> io::Result<LogHub> {
+    let hub = LogHub::new(opts.ring_lines);
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let stdout = if opts.json {
+        tracing_subscriber::fmt::layer().json().with_target(true).with_writer(Redacting(io::stdout)).boxed()
+    } else {
+        tracing_subscriber::fmt::layer().with_target(false).with_writer(Redacting(io::stdout)).boxed()
+    };
+    let file = match &opts.dir {
+        Some(dir) => {
+            let file = RotatingFile::open(dir, "island.log", opts.file_max_bytes, opts.file_keep)?;
+            Some(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(Redacting(file)))
+        }
+        None => None,
+    };
+    let _ = tracing_subscriber::registry()
+        .with(stdout.with_filter(filter()))
+        .with(file.with_filter(filter()))
+        .with(hub.layer().with_filter(filter()))
+        .try_init();
+    Ok(hub)
+}
+
+/// Wraps a writer factory so every write is redacted. `tracing-subscriber` writes each
+/// formatted line in one call, so a secret is never split across two writes.
+#[derive(Clone)]
+pub struct Redacting<M>(pub M);
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Redacting<M> {
+    type Writer = RedactingWriter<M::Writer>;
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingWriter(self.0.make_writer())
+    }
+}
+
+/// The writer made by [`Redacting`].
+pub struct RedactingWriter<W>(W);
+
+impl<W: Write> Write for RedactingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_secrets_are_redacted() {
+        redact_secrets(["hunter2-unit".to_string(), "hunter2-unit-longer".to_string()]);
+        assert_eq!(redact("pw=hunter2-unit-longer and hunter2-unit"), "pw=*** and ***");
+        let mut out = Vec::new();
+        RedactingWriter(&mut out).write_all(b"token hunter2-unit\n").unwrap();
+        assert_eq!(out, b"token ***\n");
+    }
+}

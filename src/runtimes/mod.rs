@@ -1,0 +1,111 @@
+//! Runtimes run one Cargo each behind the [`Runtime`] trait: WASM (wasmtime) and Docker
+//! containers plug in here. A runtime streams what the Cargo prints as [`CargoEvent`]s and
+//! returns `Ok(())` only for a clean exit; cancellation must stop the work itself.
+
+pub mod cargo_io;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use cargo_io::{CargoEvent, Usage};
+
+use crate::jobs::JobSpec;
+
+/// Which runtime a job asks for (`runtime_type` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuntimeKind {
+    /// A WASI preview 1 module.
+    Wasm,
+    /// A GGUF model through llama.cpp.
+    Llmcpp,
+    /// An ONNX model.
+    Onnx,
+    /// A diffusion image model.
+    Diffusers,
+    /// A Docker container; also any runtime name this Island does not know (as the
+    /// reference agent does).
+    #[default]
+    #[serde(other)]
+    Container,
+}
+
+impl fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RuntimeKind::Container => "container",
+            RuntimeKind::Wasm => "wasm",
+            RuntimeKind::Llmcpp => "llmcpp",
+            RuntimeKind::Onnx => "onnx",
+            RuntimeKind::Diffusers => "diffusers",
+        })
+    }
+}
+
+/// Why a Cargo did not run to a clean exit. The job's `failed` text is derived from this.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// This Island cannot run this kind of Cargo.
+    #[error("{kind} Cargos cannot run on this Island: {reason}")]
+    Unavailable {
+        /// The runtime asked for.
+        kind: RuntimeKind,
+        /// Why (for example "Docker is not available").
+        reason: String,
+    },
+    /// The assignment lacks something the runtime needs, or has a bad value.
+    #[error("invalid job: {0}")]
+    InvalidJob(String),
+    /// The Cargo ran past its time limit and was stopped.
+    #[error("Timeout: job exceeded {}s limit", .0.as_secs())]
+    Timeout(Duration),
+    /// The Cargo was stopped on request.
+    #[error("cancelled")]
+    Cancelled,
+    /// The Cargo exited with a non-zero code.
+    #[error("Exit code: {0}")]
+    ExitCode(i64),
+    /// The Cargo crashed (trap, signal, out of memory…).
+    #[error("Cargo crashed: {0}")]
+    Crashed(String),
+    /// An I/O error while preparing or running the Cargo.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a runtime gets to talk to the agent while a Cargo runs.
+#[derive(Debug)]
+pub struct CargoIo {
+    /// Cancelled when the job must stop; the runtime stops the real work and returns
+    /// [`Error::Cancelled`].
+    pub cancel: CancellationToken,
+    /// Where the Cargo's events go, in order. Sending waits when the agent is behind, so
+    /// no output is dropped.
+    pub events: mpsc::Sender<CargoEvent>,
+}
+
+/// The future a runtime returns.
+pub type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
+
+/// A way to run Cargos.
+pub trait Runtime: Send + Sync + 'static {
+    /// The kind of job this runtime runs.
+    fn kind(&self) -> RuntimeKind;
+
+    /// Runs `job` to its end. Returns `Ok(())` only when the Cargo exited cleanly (zero);
+    /// every other end is an [`Error`]. When `io.cancel` fires, the runtime stops the work
+    /// itself (kills the container, interrupts the instance) before it returns.
+    fn run<'a>(&'a self, job: &'a JobSpec, io: CargoIo) -> RunFuture<'a>;
+}
