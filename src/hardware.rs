@@ -148,7 +148,10 @@ mod tests {
         let text = "0, NVIDIA H200, 143771, GPU-1a2b\n1, NVIDIA GeForce RTX 4090, [N/A], GPU-3c4d\ngarbage\n";
         let gpus = parse_nvidia_smi(text);
         assert_eq!(gpus.len(), 2);
-        assert_eq!(gpus[0], Gpu { index: 0, name: "NVIDIA H200".into(), vram_mb: 143771, uuid: Some("GPU-1a2b".into()) });
+        assert_eq!(
+            gpus[0],
+            Gpu { index: 0, name: "NVIDIA H200".into(), vram_mb: 143771, uuid: Some("GPU-1a2b".into()) }
+        );
         assert_eq!(gpus[1].vram_mb, 0);
     }
 

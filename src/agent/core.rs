@@ -60,7 +60,6 @@ impl Core {
     /// Runs until every handle is gone or the root token is cancelled.
     pub async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
         let (updates_tx, mut updates) = mpsc::unbounded_channel();
-        self.publish();
         loop {
             tokio::select! {
                 biased;

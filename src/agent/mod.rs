@@ -17,7 +17,9 @@ use tracing::{info, warn};
 
 use self::core::{Core, Request};
 use self::tasks::{Alive, every, spawn_named};
-use crate::api::{Command, Counters, Event, HostingState, LinkState, LinkStatus, LogLine, Pairing, ShutdownReport, Status};
+use crate::api::{
+    Command, Counters, Event, HostingState, LinkState, LinkStatus, LogLine, Pairing, ShutdownReport, Status,
+};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::hardware::{Hardware, Sampler};
@@ -140,10 +142,17 @@ impl AgentBuilder {
         if paused {
             info!("Hosting is paused (the owner paused it before the last stop); resume to take jobs");
         }
+        // Watchers see the full state (paused, interrupted jobs, slots) from the first borrow.
+        core.publish();
         spawn_named(&tracker, &alive, "agent", core.run(req_rx));
         spawn_named(&tracker, &alive, "metrics", metrics_task(metrics_interval, root.clone(), req_tx.clone()));
         if let Some(hub) = &self.logs {
-            spawn_named(&tracker, &alive, "log forwarder", forward_logs(hub.subscribe(), events_tx.clone(), root.clone()));
+            spawn_named(
+                &tracker,
+                &alive,
+                "log forwarder",
+                forward_logs(hub.subscribe(), events_tx.clone(), root.clone()),
+            );
         }
         Ok(AgentHandle {
             inner: Arc::new(Inner {
@@ -192,7 +201,11 @@ async fn metrics_task(period: Duration, token: CancellationToken, requests: mpsc
     .await;
 }
 
-async fn forward_logs(mut rx: broadcast::Receiver<LogLine>, events: broadcast::Sender<Event>, token: CancellationToken) {
+async fn forward_logs(
+    mut rx: broadcast::Receiver<LogLine>,
+    events: broadcast::Sender<Event>,
+    token: CancellationToken,
+) {
     loop {
         tokio::select! {
             () = token.cancelled() => return,

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 use tracing::{debug, error, info, warn};
 
-pub use signals::run_until_signal;
+pub use signals::{StopSignals, run_until_signal, shutdown_on_signal};
 
 use crate::config::{self, ConfigError};
 use crate::home::IslandHome;

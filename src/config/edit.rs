@@ -68,12 +68,15 @@ pub fn apply_edits(path: &Path, edits: &[ConfigEdit]) -> Result<Loaded, ConfigEr
     }
     let new_text = doc.to_string();
     parse(&new_text, path)?;
-    write_atomic(path, new_text.as_bytes()).map_err(|source| ConfigError::Write { path: path.to_path_buf(), source })?;
+    write_atomic(path, new_text.as_bytes())
+        .map_err(|source| ConfigError::Write { path: path.to_path_buf(), source })?;
     load(path)
 }
 
 fn check<const MIN: u64, const MAX: u64>(key: &str, v: u64) -> Result<i64, ConfigError> {
-    Bounded::<MIN, MAX>::new(v).map(|b| b.get() as i64).map_err(|message| ConfigError::BadEdit { key: key.into(), message })
+    Bounded::<MIN, MAX>::new(v)
+        .map(|b| b.get() as i64)
+        .map_err(|message| ConfigError::BadEdit { key: key.into(), message })
 }
 
 fn apply(doc: &mut DocumentMut, edit: &ConfigEdit) -> Result<(), ConfigError> {

@@ -26,8 +26,8 @@ pub struct Loaded {
 /// [`ConfigError::Read`] when the file cannot be read, [`ConfigError::Invalid`] for syntax,
 /// type and value errors (with line and column), [`ConfigError::Env`] for a bad override.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
     let (mut config, warnings) = parse(&text, path)?;
     env_overrides(&mut config, |k| std::env::var(k).ok())?;
     Ok(Loaded { config, path: path.to_path_buf(), warnings })
@@ -82,8 +82,18 @@ pub(super) const KNOWN: &[(&str, &[&str])] = &[
     (
         "",
         &[
-            "host_id", "host", "coordinator", "workload", "cache", "model_cache", "preload", "pricing", "signing",
-            "registry", "agent", "logs",
+            "host_id",
+            "host",
+            "coordinator",
+            "workload",
+            "cache",
+            "model_cache",
+            "preload",
+            "pricing",
+            "signing",
+            "registry",
+            "agent",
+            "logs",
         ],
     ),
     ("host", &["name", "region"]),
@@ -165,9 +175,10 @@ fn validate(c: &Config, doc: &Document<&str>, text: &str) -> Vec<Problem> {
     need(c.registry.allowed.iter().all(|s| non_empty(s)), "registry.allowed", "entries must not be empty");
     let prefixes_ok = c.signing.unsigned_allowed_registries.iter().all(|s| non_empty(s));
     need(prefixes_ok, "signing.unsigned_allowed_registries", "entries must not be empty");
-    let keys_ok = c.signing.trusted_keys.iter().all(|k| {
-        non_empty(&k.key_id) && k.key_id.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
-    });
+    let keys_ok =
+        c.signing.trusted_keys.iter().all(|k| {
+            non_empty(&k.key_id) && k.key_id.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+        });
     need(keys_ok, "signing.trusted_keys", "each key_id must be letters, digits, '-', '_' or '.'");
     let pem_ok = c.signing.trusted_keys.iter().all(|k| k.public_key.contains("BEGIN PUBLIC KEY"));
     need(pem_ok, "signing.trusted_keys", "each public_key must be a PEM public key (-----BEGIN PUBLIC KEY-----)");
@@ -222,7 +233,8 @@ pub fn env_overrides(c: &mut Config, env: impl Fn(&str) -> Option<String>) -> Re
     set(&env, "ISLAND_REGION", &mut c.host.region)?;
     set(&env, "ISLAND_NATS_URL", &mut c.coordinator.nats_url)?;
     if let Some(v) = opt("ISLAND_API_URL") {
-        c.coordinator.api_url = Some(v.parse().map_err(|m| ConfigError::Env { var: "ISLAND_API_URL".into(), message: m })?);
+        c.coordinator.api_url =
+            Some(v.parse().map_err(|m| ConfigError::Env { var: "ISLAND_API_URL".into(), message: m })?);
     }
     if let Some(v) = opt("ISLAND_MODEL_CACHE_DIR") {
         c.model_cache.cache_dir = Some(v.into());
@@ -230,9 +242,12 @@ pub fn env_overrides(c: &mut Config, env: impl Fn(&str) -> Option<String>) -> Re
     if let Some(v) = opt("ISLAND_MAX_CACHE_GB") {
         let gb = v.parse::<u64>().map_err(|_| format!("expected a whole number of GB, found \"{v}\""));
         let gb = gb.and_then(super::Bounded::new);
-        c.model_cache.max_cache_gb = gb.map_err(|m| ConfigError::Env { var: "ISLAND_MAX_CACHE_GB".into(), message: m })?;
+        c.model_cache.max_cache_gb =
+            gb.map_err(|m| ConfigError::Env { var: "ISLAND_MAX_CACHE_GB".into(), message: m })?;
     }
-    if let Some(v) = opt("ISLAND_HF_TOKEN").or_else(|| c.model_cache.hf_token.is_none().then(|| opt("HF_TOKEN")).flatten()) {
+    if let Some(v) =
+        opt("ISLAND_HF_TOKEN").or_else(|| c.model_cache.hf_token.is_none().then(|| opt("HF_TOKEN")).flatten())
+    {
         c.model_cache.hf_token = Some(super::Secret::new(v));
     }
     if let Some(v) = opt("ISLAND_SHUTDOWN_GRACE") {

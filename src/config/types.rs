@@ -181,9 +181,9 @@ impl FromStr for ModelUri {
             };
             let valid_repo = !repo.is_empty()
                 && repo.split('/').count() <= 2
-                && repo.split('/').all(|seg| {
-                    !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-                });
+                && repo
+                    .split('/')
+                    .all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
             if !valid_repo {
                 return Err(format!("\"{s}\" names no repository: expected hf://owner/repo or hf://owner/repo:file"));
             }
@@ -310,10 +310,22 @@ impl<const MIN: u64, const MAX: u64> Bounded<MIN, MAX> {
 
 impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Bounded<MIN, MAX> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = i64::deserialize(d)?;
-        let v = u64::try_from(v)
-            .map_err(|_| de::Error::custom(format!("expected a whole number from {MIN} to {MAX}, found {v}")))?;
-        Bounded::new(v).map_err(de::Error::custom)
+        struct V<const MIN: u64, const MAX: u64>;
+        impl<const MIN: u64, const MAX: u64> Visitor<'_> for V<MIN, MAX> {
+            type Value = Bounded<MIN, MAX>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "a whole number from {MIN} to {MAX}")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Bounded::new(v).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                let v = u64::try_from(v)
+                    .map_err(|_| E::custom(format!("expected a whole number from {MIN} to {MAX}, found {v}")))?;
+                self.visit_u64(v)
+            }
+        }
+        d.deserialize_any(V::<MIN, MAX>)
     }
 }
 

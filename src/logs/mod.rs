@@ -9,7 +9,7 @@ mod file;
 mod ring;
 
 use std::borrow::Cow;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::RwLock;
 
@@ -82,7 +82,9 @@ pub fn init(opts: &LogOptions) -> io::Result<LogHub> {
     let stdout = if opts.json {
         tracing_subscriber::fmt::layer().json().with_target(true).with_writer(Redacting(io::stdout)).boxed()
     } else {
-        tracing_subscriber::fmt::layer().with_target(false).with_writer(Redacting(io::stdout)).boxed()
+        // Colours only for a person at a terminal; services and pipes get plain text.
+        let ansi = io::stdout().is_terminal();
+        tracing_subscriber::fmt::layer().with_target(false).with_ansi(ansi).with_writer(Redacting(io::stdout)).boxed()
     };
     let file = match &opts.dir {
         Some(dir) => {
