@@ -35,6 +35,15 @@ const EVENT_CAPACITY: usize = 1024;
 pub struct Agent;
 
 impl Agent {
+    /// Starts an agent with the defaults: home from `$ISLAND_HOME` or `~/.island`, hardware
+    /// detected, no config file (so no `Reload`), no runtimes yet.
+    ///
+    /// # Errors
+    /// As [`AgentBuilder::start`].
+    pub async fn start(config: Config) -> Result<AgentHandle> {
+        Agent::builder(config).start().await
+    }
+
     /// Starts configuring an agent.
     pub fn builder(config: Config) -> AgentBuilder {
         AgentBuilder {
@@ -277,7 +286,10 @@ impl AgentHandle {
         if tokio::time::timeout(grace, status.wait_for(idle)).await.is_err() {
             report.cancelled = self.ask(Request::CancelAll).await.unwrap_or_default();
             warn!(jobs = ?report.cancelled, "grace period over: cancelling running jobs");
-            let _ = tokio::time::timeout(self.inner.cancel_grace, status.wait_for(idle)).await;
+            // Every executor reports within cancel_grace of its cancel (it abandons a runtime that
+            // does not stop), so this wait ends with every job accounted for.
+            let margin = Duration::from_secs(1);
+            let _ = tokio::time::timeout(self.inner.cancel_grace + margin, status.wait_for(idle)).await;
         }
         report.drained = running.into_iter().filter(|id| !report.cancelled.contains(id)).collect();
         let inner = &self.inner;
