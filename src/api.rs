@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigEdit;
+use crate::config::{ConfigEdit, PricingConfig};
+use crate::coordinator::messages::PreloadRecommendation;
 use crate::hardware::Hardware;
 use crate::jobs::{JobId, JobSpec, JobState};
 use crate::runtimes::RuntimeKind;
@@ -91,6 +92,10 @@ pub struct Status {
     pub hardware: Hardware,
     /// Totals since start.
     pub counters: Counters,
+    /// The owner's asking prices.
+    pub pricing: PricingConfig,
+    /// Models the coordinator suggested preloading, newest first (kept for the model cache).
+    pub preload_hints: Vec<PreloadRecommendation>,
 }
 
 /// The state of the coordinator link, with the reason when it is not connected.

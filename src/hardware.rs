@@ -43,6 +43,10 @@ pub struct Usage {
     pub memory_used_mb: u64,
     /// CPU load over the last interval, percent of all cores.
     pub cpu_percent: f32,
+    /// Space used on the disk mounted at `/`, GB (0 where there is none, as on Windows).
+    pub disk_used_gb: u64,
+    /// Size of the disk mounted at `/`, GB.
+    pub disk_total_gb: u64,
 }
 
 impl Hardware {
@@ -65,7 +69,7 @@ impl Hardware {
             gpus: detect_gpus(),
             os: std::env::consts::OS.to_string(),
             arch: std::env::consts::ARCH.to_string(),
-            usage: Usage { memory_used_mb, cpu_percent: 0.0 },
+            usage: Usage { memory_used_mb, ..Usage::default() },
         }
     }
 
@@ -123,6 +127,7 @@ pub fn parse_nvidia_smi(text: &str) -> Vec<Gpu> {
 #[derive(Default)]
 pub struct Sampler {
     sys: Option<sysinfo::System>,
+    disks: Option<sysinfo::Disks>,
 }
 
 impl Sampler {
@@ -132,10 +137,27 @@ impl Sampler {
         if self.sys.is_none() {
             self.sys = sysinfo::System::new().ok();
         }
+        let (disk_used_gb, disk_total_gb) = self.root_disk_gb();
         let sys = self.sys.as_mut()?;
         sys.refresh_memory();
         sys.refresh_cpu_usage();
-        Some(Usage { memory_used_mb: sys.used_memory() / 1024 / 1024, cpu_percent: sys.global_cpu_usage() })
+        Some(Usage {
+            memory_used_mb: sys.used_memory() / 1024 / 1024,
+            cpu_percent: sys.global_cpu_usage(),
+            disk_used_gb,
+            disk_total_gb,
+        })
+    }
+
+    /// Used and total GB of the disk mounted at `/` (the reference's rule), or zeros.
+    fn root_disk_gb(&mut self) -> (u64, u64) {
+        match &mut self.disks {
+            Some(d) => d.refresh(true),
+            None => self.disks = sysinfo::Disks::new_with_refreshed_list().ok(),
+        }
+        const GB: u64 = 1024 * 1024 * 1024;
+        let root = self.disks.as_ref().and_then(|d| d.iter().find(|d| d.mount_point() == std::path::Path::new("/")));
+        root.map_or((0, 0), |d| ((d.total_space() - d.available_space()) / GB, d.total_space() / GB))
     }
 }
 
@@ -167,5 +189,10 @@ mod tests {
     fn detect_finds_this_machine() {
         let hw = Hardware::detect();
         assert!(hw.cpu_cores >= 1 && hw.ram_mb > 0, "{hw:?}");
+        let usage = Sampler::default().sample().expect("figures on this platform");
+        assert!(usage.memory_used_mb > 0 && usage.memory_used_mb <= hw.ram_mb, "{usage:?}");
+        if cfg!(target_os = "linux") && std::path::Path::new("/").exists() {
+            assert!(usage.disk_total_gb >= usage.disk_used_gb);
+        }
     }
 }

@@ -14,11 +14,14 @@
 //! - [`logs`]: tracing set-up, the rotating log file, the in-memory ring for UIs and
 //!   secret redaction.
 //! - [`hardware`]: what this machine offers (CPU, memory, GPUs).
+//! - [`coordinator`]: the NATS link to the coordinator (wire types, subjects, the link).
 
 pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod coordinator;
+pub mod devnet;
 pub mod error;
 pub mod fsutil;
 pub mod hardware;

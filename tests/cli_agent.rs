@@ -7,7 +7,7 @@ use common::*;
 
 const SECRET_CONFIG: &str = r#"
 [coordinator]
-nats_url = "tls://island:Pw-NeverShown-42@127.0.0.1:4222"
+nats_url = "tls://island:Pw-NeverShown-42@127.0.0.1:9"
 [model_cache]
 hf_token = "hf_NeverShownToken"
 [agent]
@@ -77,7 +77,7 @@ fn no_secret_reaches_the_terminal_or_the_log_file_even_at_trace_level() {
     std::fs::write(&config, SECRET_CONFIG).unwrap();
     for json in [false, true] {
         let mut cmd = island(home.dir.path());
-        cmd.arg("--agent").env("RUST_LOG", "trace");
+        cmd.arg("--agent").env("RUST_LOG", "trace").env_remove("ISLAND_NATS_URL");
         if json {
             cmd.env("ARCHIPELAG_LOG_JSON", "true");
         }
@@ -86,7 +86,7 @@ fn no_secret_reaches_the_terminal_or_the_log_file_even_at_trace_level() {
         agent.signal("TERM");
         let (code, out) = agent.wait_exit();
         assert_eq!(code, Some(0), "{out}");
-        assert!(out.contains("tls://island:***@127.0.0.1:4222"), "the URL is shown redacted: {out}");
+        assert!(out.contains("tls://island:***@127.0.0.1:9"), "the URL is shown redacted: {out}");
         let log = std::fs::read_to_string(home.dir.path().join("logs/island.log")).unwrap();
         for secret in ["Pw-NeverShown-42", "hf_NeverShownToken"] {
             assert!(!out.contains(secret), "{secret} on the terminal (json={json})");

@@ -11,13 +11,14 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use super::tasks::{Alive, spawn_named};
-use crate::api::{Command, Counters, Event, HostingState, JobSummary, Status};
+use crate::api::{Command, Counters, Event, HostingState, JobSummary, LinkStatus, Pairing, Status};
 use crate::config::{self, Config};
+use crate::coordinator::messages::PreloadRecommendation;
 use crate::error::{Error, Result};
 use crate::fsutil::unix_ms;
 use crate::hardware::Usage;
 use crate::jobs::executor::{ExecContext, JobUpdate, execute};
-use crate::jobs::{JobId, JobOutcome, JobSpec, JobState};
+use crate::jobs::{JobId, JobOutcome, JobReport, JobSpec, JobState};
 use crate::runtimes::{Runtime, RuntimeKind};
 use crate::state::{Journal, JournalEntry, StateStore};
 
@@ -31,6 +32,18 @@ pub(crate) enum Request {
     CancelAll(oneshot::Sender<Vec<JobId>>),
     /// New live machine figures.
     Usage(Usage),
+    /// The coordinator link changed state.
+    Link(LinkStatus),
+    /// A pairing code arrived, or the coordinator said this Island is paired.
+    Pairing(Pairing),
+    /// An interrupted job from the last run was reported to the coordinator.
+    InterruptedReported(JobId),
+    /// The coordinator hinted at a model to preload.
+    PreloadHint(PreloadRecommendation),
+    /// The coordinator's server takes messages up to this many bytes.
+    MaxMessageBytes(usize),
+    /// A report the link produced itself (a rejected job), to go out in order with the rest.
+    Report(JobReport),
 }
 
 pub(crate) struct RunningJob {
@@ -54,7 +67,13 @@ pub(crate) struct Core {
     pub hosting: HostingState,
     pub stopping: bool,
     pub counters: Counters,
+    pub reports: mpsc::UnboundedSender<JobReport>,
+    pub max_message_bytes: usize,
+    pub preload_hints: Vec<PreloadRecommendation>,
 }
+
+/// Preload hints kept for the model cache (the newest per Cargo).
+const MAX_PRELOAD_HINTS: usize = 32;
 
 impl Core {
     /// Runs until every handle is gone or the root token is cancelled.
@@ -93,6 +112,27 @@ impl Core {
             Request::Usage(usage) => {
                 self.status.send_modify(|s| s.hardware.usage = usage);
             }
+            Request::Link(link) => {
+                self.status.send_modify(|s| s.link = link.clone());
+                let _ = self.events.send(Event::Link(link));
+            }
+            Request::Pairing(pairing) => self.on_pairing(pairing),
+            Request::InterruptedReported(id) => {
+                if let Err(e) = self.journal.remove(&id) {
+                    warn!(job_id = %id, error = %e, "could not update the job journal");
+                }
+                self.publish();
+            }
+            Request::PreloadHint(hint) => {
+                self.preload_hints.retain(|h| h.workload_slug != hint.workload_slug);
+                self.preload_hints.insert(0, hint);
+                self.preload_hints.truncate(MAX_PRELOAD_HINTS);
+                self.publish();
+            }
+            Request::MaxMessageBytes(n) => self.max_message_bytes = n,
+            Request::Report(report) => {
+                let _ = self.reports.send(report);
+            }
         }
     }
 
@@ -124,6 +164,21 @@ impl Core {
             }
             Command::Submit(spec) => self.submit(*spec, updates),
         }
+    }
+
+    fn on_pairing(&mut self, pairing: Pairing) {
+        if pairing.paired && !self.state.get().paired {
+            let now = (unix_ms() / 1000).to_string();
+            let saved = self.state.update(|s| {
+                s.paired = true;
+                s.paired_at = Some(now);
+            });
+            if let Err(e) = saved {
+                warn!(error = %e, "could not record the pairing");
+            }
+        }
+        self.status.send_modify(|s| s.pairing = pairing);
+        self.publish();
     }
 
     fn apply_config(&mut self, config: Config) {
@@ -205,7 +260,10 @@ impl Core {
             cancel_grace: self.config.agent.cancel_grace,
             events: self.events.clone(),
             updates: updates.clone(),
+            reports: self.reports.clone(),
+            max_message_bytes: self.max_message_bytes,
         };
+        self.report(&spec.id, JobState::Started, None);
         let _ = self.events.send(Event::Job(summary.clone()));
         self.running.insert(spec.id.clone(), RunningJob { summary, cancel });
         let name = format!("job {}", spec.id);
@@ -224,6 +282,7 @@ impl Core {
                 if let Some(job) = self.running.get_mut(&id) {
                     job.summary.state = state;
                     let _ = self.events.send(Event::Job(job.summary.clone()));
+                    self.report(&id, state, None);
                 }
             }
             JobUpdate::Finished(id, outcome) => self.on_finished(id, outcome),
@@ -246,10 +305,15 @@ impl Core {
         if let JobOutcome::Failed(e) = outcome {
             summary.error = Some(e);
         }
+        self.report(&id, summary.state, summary.error.clone());
         let _ = self.events.send(Event::Job(summary));
         if self.running.is_empty() && self.hosting == HostingState::Draining {
             self.set_hosting(HostingState::Paused);
         }
+    }
+
+    fn report(&self, id: &JobId, state: JobState, error: Option<String>) {
+        let _ = self.reports.send(JobReport::Status { job_id: id.clone(), state, error, at_ms: unix_ms() });
     }
 
     fn set_hosting(&mut self, hosting: HostingState) {
@@ -268,7 +332,9 @@ impl Core {
         let paired = identity.paired;
         self.status.send_modify(|s| {
             s.island_id = island_id;
-            s.pairing.paired = paired;
+            s.pairing.paired |= paired;
+            s.pricing = self.config.pricing.clone();
+            s.preload_hints = self.preload_hints.clone();
             s.hosting = self.hosting;
             s.running = self.running.values().map(|j| j.summary.clone()).collect();
             s.interrupted = self.journal.interrupted().into_iter().map(|e| e.job_id).collect();

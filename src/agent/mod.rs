@@ -2,8 +2,8 @@
 //! task (the one owner of jobs, identity and hosting state) and its small periodic tasks;
 //! the cloneable [`AgentHandle`] is all a consumer holds.
 
-mod core;
-mod tasks;
+pub(crate) mod core;
+pub(crate) mod tasks;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -21,6 +21,7 @@ use crate::api::{
     Command, Counters, Event, HostingState, LinkState, LinkStatus, LogLine, Pairing, ShutdownReport, Status,
 };
 use crate::config::Config;
+use crate::coordinator::{self, LinkContext};
 use crate::error::{Error, Result};
 use crate::hardware::{Hardware, Sampler};
 use crate::home::{HomeLock, IslandHome};
@@ -30,6 +31,8 @@ use crate::state::{Journal, StateStore};
 
 /// How many events a slow subscriber may fall behind before it misses some.
 const EVENT_CAPACITY: usize = 1024;
+/// NATS's default `max_payload`, until the server says otherwise.
+const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
 /// Entry point: `Agent::builder(config)…start().await`.
 pub struct Agent;
@@ -53,6 +56,7 @@ impl Agent {
             runtimes: Vec::new(),
             logs: None,
             hardware: None,
+            link: false,
         }
     }
 }
@@ -65,9 +69,16 @@ pub struct AgentBuilder {
     runtimes: Vec<Arc<dyn Runtime>>,
     logs: Option<LogHub>,
     hardware: Option<Hardware>,
+    link: bool,
 }
 
 impl AgentBuilder {
+    /// Connects to the coordinator at `coordinator.nats_url` (off by default, so a library
+    /// user or a test never reaches the network by accident).
+    pub fn connect(mut self) -> Self {
+        self.link = true;
+        self
+    }
     /// The file the config came from; needed for `Reload` and `EditConfig`.
     pub fn config_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.config_path = Some(path.into());
@@ -132,6 +143,10 @@ impl AgentBuilder {
         let metrics_interval = self.config.agent.metrics_interval;
         let cancel_grace = self.config.agent.cancel_grace;
         let runtimes: HashMap<_, _> = self.runtimes.into_iter().map(|r| (r.kind(), r)).collect();
+        let mut runtime_names: Vec<String> = runtimes.keys().map(|k| k.to_string()).collect();
+        runtime_names.sort();
+        let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+        let link_config = self.link.then(|| self.config.clone());
         let core = Core {
             config: self.config,
             config_path: self.config_path,
@@ -147,6 +162,9 @@ impl AgentBuilder {
             hosting: if paused { HostingState::Paused } else { HostingState::Hosting },
             stopping: false,
             counters: Counters::default(),
+            reports: reports_tx,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            preload_hints: Vec::new(),
         };
         if paused {
             info!("Hosting is paused (the owner paused it before the last stop); resume to take jobs");
@@ -155,6 +173,20 @@ impl AgentBuilder {
         core.publish();
         spawn_named(&tracker, &alive, "agent", core.run(req_rx));
         spawn_named(&tracker, &alive, "metrics", metrics_task(metrics_interval, root.clone(), req_tx.clone()));
+        if let Some(config) = link_config {
+            let cx = LinkContext {
+                config,
+                host_id: status_rx.borrow().island_id.clone(),
+                requests: req_tx.clone(),
+                status: status_rx.clone(),
+                reports: reports_rx,
+                runtimes: runtime_names,
+                token: root.clone(),
+                tracker: tracker.clone(),
+                alive: alive.clone(),
+            };
+            coordinator::start(cx).await;
+        }
         if let Some(hub) = &self.logs {
             spawn_named(
                 &tracker,
@@ -186,6 +218,8 @@ fn initial_status(island_id: String, hardware: Hardware) -> Status {
         version: crate::VERSION.to_string(),
         link: LinkStatus { state: LinkState::Idle, reason: Some("no coordinator link is running".into()) },
         pairing: Pairing::default(),
+        pricing: Default::default(),
+        preload_hints: Vec::new(),
         hosting: HostingState::Hosting,
         running: Vec::new(),
         interrupted: Vec::new(),

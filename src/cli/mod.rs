@@ -173,6 +173,7 @@ fn run_agent(home: IslandHome, path: &Path) -> ExitCode {
         file_max_bytes: config.logs.file_max_mb.get() * 1024 * 1024,
         file_keep: config.logs.file_keep.get() as usize,
         ring_lines: config.logs.ring_lines.get() as usize,
+        stdout: true,
         json: LogOptions::json_from_env(),
     };
     let hub = match logs::init(&log_opts) {
@@ -199,7 +200,7 @@ fn run_agent(home: IslandHome, path: &Path) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let builder = Agent::builder(config).config_path(path).home(home).logs(hub);
+        let builder = Agent::builder(config).config_path(path).home(home).logs(hub).connect();
         let handle = match builder.start().await {
             Ok(h) => h,
             Err(e) => {

@@ -97,7 +97,24 @@ pub(super) const KNOWN: &[(&str, &[&str])] = &[
         ],
     ),
     ("host", &["name", "region"]),
-    ("coordinator", &["nats_url", "api_url"]),
+    (
+        "coordinator",
+        &[
+            "nats_url",
+            "api_url",
+            "heartbeat_interval",
+            "lease_interval",
+            "lease_extend_seconds",
+            "ack_wait",
+            "max_deliver",
+            "pull_wait",
+            "stream_check_interval",
+            "request_timeout",
+            "pairing_retry",
+            "max_job_bytes",
+            "reconnect_max_delay",
+        ],
+    ),
     ("workload", &["llm_chat_image", "gpu_devices", "sandbox_tier", "resource_limits"]),
     (
         "workload.resource_limits",
@@ -187,6 +204,20 @@ fn validate(c: &Config, doc: &Document<&str>, text: &str) -> Vec<Problem> {
     need(within(a.shutdown_grace, 0, 3_600_000), "agent.shutdown_grace", "expected a duration up to 1h");
     need(within(a.cancel_grace, 100, 600_000), "agent.cancel_grace", "expected a duration from 100ms to 10m");
     need(within(a.metrics_interval, 100, 3_600_000), "agent.metrics_interval", "expected a duration from 100ms to 1h");
+    let co = &c.coordinator;
+    let sec = "expected a duration from 100ms to 1h";
+    need(within(co.heartbeat_interval, 100, 3_600_000), "coordinator.heartbeat_interval", sec);
+    need(within(co.lease_interval, 100, 3_600_000), "coordinator.lease_interval", sec);
+    need(within(co.ack_wait, 1000, 3_600_000), "coordinator.ack_wait", "expected a duration from 1s to 1h");
+    need(within(co.pull_wait, 100, 300_000), "coordinator.pull_wait", "expected a duration from 100ms to 5m");
+    need(within(co.stream_check_interval, 100, 3_600_000), "coordinator.stream_check_interval", sec);
+    need(
+        within(co.request_timeout, 100, 300_000),
+        "coordinator.request_timeout",
+        "expected a duration from 100ms to 5m",
+    );
+    need(within(co.pairing_retry, 100, 3_600_000), "coordinator.pairing_retry", sec);
+    need(within(co.reconnect_max_delay, 100, 3_600_000), "coordinator.reconnect_max_delay", sec);
     bad.into_iter()
         .map(|(key, message)| Problem {
             key: Some(key.to_string()),

@@ -8,7 +8,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::{JobId, JobOutcome, JobSpec, JobState};
+use super::{JobId, JobOutcome, JobReport, JobSpec, JobState};
 use crate::api::Event;
 use crate::runtimes::{self, CargoEvent, CargoIo, Runtime};
 
@@ -36,6 +36,17 @@ pub(crate) struct ExecContext {
     pub events: broadcast::Sender<Event>,
     /// Back to the agent task.
     pub updates: mpsc::UnboundedSender<JobUpdate>,
+    /// To the coordinator link, in order.
+    pub reports: mpsc::UnboundedSender<JobReport>,
+    /// The largest message the coordinator's server takes, bytes (images must fit).
+    pub max_message_bytes: usize,
+}
+
+impl ExecContext {
+    fn output(&self, job_id: &JobId, seq: u64, chunk: String, is_final: bool) {
+        let _ = self.reports.send(JobReport::Output { job_id: job_id.clone(), seq, chunk: chunk.clone(), is_final });
+        let _ = self.events.send(Event::JobOutput { job_id: job_id.clone(), seq, chunk, is_final });
+    }
 }
 
 /// Runs `job` and always reports exactly one [`JobUpdate::Finished`].
@@ -74,15 +85,13 @@ async fn run(job: &JobSpec, cx: &ExecContext) -> JobOutcome {
             Err(runtimes::Error::Cancelled)
         }
     };
+    if let Some(failure) = output.failure {
+        return JobOutcome::Failed(failure);
+    }
     match result {
         Ok(()) => {
             // The one final empty chunk after a clean exit (protocol: our decisions).
-            let _ = cx.events.send(Event::JobOutput {
-                job_id: job.id.clone(),
-                seq: output.seq + 1,
-                chunk: String::new(),
-                is_final: true,
-            });
+            cx.output(&job.id, output.seq + 1, String::new(), true);
             JobOutcome::Succeeded
         }
         Err(_) if cx.cancel.is_cancelled() => JobOutcome::Cancelled,
@@ -100,6 +109,8 @@ async fn cancel_deadline(token: &CancellationToken, grace: Duration) {
 struct OutputState {
     seq: u64,
     streaming: bool,
+    /// Set when the job must fail whatever the Cargo's exit (its output cannot be delivered).
+    failure: Option<String>,
 }
 
 /// Turns Cargo events into agent events, in order, until the runtime drops its sender.
@@ -115,12 +126,26 @@ async fn forward(mut rx: mpsc::Receiver<CargoEvent>, job: &JobSpec, cx: &ExecCon
             }
             CargoEvent::Token { content } => {
                 out.seq += 1;
-                let _ = cx.events.send(Event::JobOutput {
-                    job_id: job.id.clone(),
-                    seq: out.seq,
-                    chunk: content,
-                    is_final: false,
-                });
+                cx.output(&job.id, out.seq, content, false);
+            }
+            CargoEvent::Progress { step, total } => {
+                let _ = cx.reports.send(JobReport::Progress { job_id: job.id.clone(), step, total });
+            }
+            CargoEvent::Image { data, format, width, height } => {
+                // Base64 plus the JSON around it must fit one message; a larger image would
+                // vanish on the wire, so the job fails and says why.
+                let size = data.len() + format.len() + job.id.as_str().len() + 128;
+                if size > cx.max_message_bytes {
+                    warn!(size, limit = cx.max_message_bytes, "image too large to deliver; stopping the job");
+                    out.failure = Some(format!(
+                        "the Cargo's image ({size} bytes as a message) is larger than the coordinator's \
+                         message limit of {} bytes",
+                        cx.max_message_bytes
+                    ));
+                    cx.cancel.cancel();
+                    continue;
+                }
+                let _ = cx.reports.send(JobReport::Image { job_id: job.id.clone(), data, format, width, height });
             }
             CargoEvent::Error { message } => warn!(%message, "the Cargo reported an error"),
             other => debug!(event = ?other, "cargo event"),

@@ -156,6 +156,68 @@ impl JobOutcome {
     }
 }
 
+/// What the coordinator link must publish about a job, in order: states, output chunks,
+/// progress and images.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobReport {
+    /// A state change (`host.<id>.status`).
+    Status {
+        /// The job.
+        job_id: JobId,
+        /// The new state.
+        state: JobState,
+        /// Why it failed.
+        error: Option<String>,
+        /// When it happened (Unix ms).
+        at_ms: i64,
+    },
+    /// An output chunk (`host.<id>.output`).
+    Output {
+        /// The job.
+        job_id: JobId,
+        /// From 1.
+        seq: u64,
+        /// The text.
+        chunk: String,
+        /// The final empty chunk after a clean exit.
+        is_final: bool,
+    },
+    /// Progress (`host.<id>.progress`).
+    Progress {
+        /// The job.
+        job_id: JobId,
+        /// Steps done.
+        step: u32,
+        /// Steps in all.
+        total: u32,
+    },
+    /// An image (`host.<id>.image`).
+    Image {
+        /// The job.
+        job_id: JobId,
+        /// Standard base64.
+        data: String,
+        /// `png`, `jpeg`, …
+        format: String,
+        /// Pixels.
+        width: u32,
+        /// Pixels.
+        height: u32,
+    },
+}
+
+impl JobReport {
+    /// The job this report is about.
+    pub fn job_id(&self) -> &JobId {
+        match self {
+            JobReport::Status { job_id, .. }
+            | JobReport::Output { job_id, .. }
+            | JobReport::Progress { job_id, .. }
+            | JobReport::Image { job_id, .. } => job_id,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,6 +60,8 @@ pub struct LogOptions {
     pub file_keep: usize,
     /// Lines kept in memory.
     pub ring_lines: usize,
+    /// Write to standard output (the terminal or the service log).
+    pub stdout: bool,
     /// JSON lines on standard output.
     pub json: bool,
 }
@@ -79,12 +81,20 @@ impl LogOptions {
 pub fn init(opts: &LogOptions) -> io::Result<LogHub> {
     let hub = LogHub::new(opts.ring_lines);
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let stdout = if opts.json {
-        tracing_subscriber::fmt::layer().json().with_target(true).with_writer(Redacting(io::stdout)).boxed()
+    let stdout = if !opts.stdout {
+        None
+    } else if opts.json {
+        Some(tracing_subscriber::fmt::layer().json().with_target(true).with_writer(Redacting(io::stdout)).boxed())
     } else {
         // Colours only for a person at a terminal; services and pipes get plain text.
         let ansi = io::stdout().is_terminal();
-        tracing_subscriber::fmt::layer().with_target(false).with_ansi(ansi).with_writer(Redacting(io::stdout)).boxed()
+        Some(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_ansi(ansi)
+                .with_writer(Redacting(io::stdout))
+                .boxed(),
+        )
     };
     let file = match &opts.dir {
         Some(dir) => {

@@ -36,7 +36,7 @@ pub fn temp_home() -> TempHome {
 }
 
 /// A runtime for tests, run as `wasm`. The job input says what the Cargo does:
-/// `{"tokens": ["a", "b"], "hold": true, "exit": 0, "ignore_cancel": false}`.
+/// `{"tokens": ["a", "b"], "hold": true, "tokens_after": ["c"], "exit": 0, "ignore_cancel": false}`.
 /// A holding job waits until [`TestRuntime::release`] or its cancel.
 pub struct TestRuntime {
     release: watch::Sender<bool>,
@@ -73,6 +73,10 @@ impl Runtime for TestRuntime {
                     () = io.cancel.cancelled(), if !ignore_cancel => return Err(Error::Cancelled),
                 }
             }
+            for t in input["tokens_after"].as_array().into_iter().flatten() {
+                let content = t.as_str().unwrap_or_default().to_string();
+                io.events.send(CargoEvent::Token { content }).await.expect("agent takes events");
+            }
             match input["exit"].as_i64().unwrap_or(0) {
                 0 => Ok(()),
                 code => Err(Error::ExitCode(code)),
@@ -101,6 +105,44 @@ pub fn test_config() -> Config {
 /// A fixed machine, so tests do not depend on this one.
 pub fn test_hardware() -> Hardware {
     Hardware { cpu_cores: 8, ram_mb: 16384, ..Hardware::default() }
+}
+
+/// Installs one global log subscriber for this test binary and returns its ring, so tests
+/// can look for the lines a person would see.
+pub fn log_hub() -> island::logs::LogHub {
+    static HUB: std::sync::OnceLock<island::logs::LogHub> = std::sync::OnceLock::new();
+    HUB.get_or_init(|| {
+        let opts = island::logs::LogOptions {
+            dir: None,
+            file_max_bytes: 0,
+            file_keep: 0,
+            ring_lines: 100_000,
+            stdout: false,
+            json: false,
+        };
+        island::logs::init(&opts).expect("logging")
+    })
+    .clone()
+}
+
+/// Waits until a log line containing `text` was written (by any test of this binary).
+pub async fn wait_log(text: &str) -> String {
+    let hub = log_hub();
+    let mut feed = hub.subscribe();
+    if let Some(l) = hub.recent().into_iter().find(|l| l.message.contains(text)) {
+        return l.message;
+    }
+    let found = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match feed.recv().await {
+                Ok(l) if l.message.contains(text) => return l.message,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("log feed closed"),
+            }
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("no log line with {text:?} within {DEADLINE:?}"))
 }
 
 pub async fn start_agent(home: &TempHome, config: Config, runtime: Arc<TestRuntime>) -> AgentHandle {
@@ -151,8 +193,11 @@ pub fn island_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_island"))
 }
 
-/// `island` with `ISLAND_HOME` (and `HOME`) pointing into a temp dir and no inherited
-/// overrides.
+/// A loopback address where nothing listens: tests never reach the real coordinator.
+pub const NOWHERE: &str = "nats://127.0.0.1:9";
+
+/// `island` with `ISLAND_HOME` (and `HOME`) pointing into a temp dir, no inherited
+/// overrides, and the coordinator at [`NOWHERE`] unless the test sets `ISLAND_NATS_URL`.
 pub fn island(home: &Path) -> Process {
     let mut cmd = Process::new(island_bin());
     cmd.env("ISLAND_HOME", home).env("HOME", home).env_remove("RUST_LOG").env_remove("ARCHIPELAG_LOG_JSON");
@@ -161,6 +206,7 @@ pub fn island(home: &Path) -> Process {
             cmd.env_remove(k);
         }
     }
+    cmd.env("ISLAND_NATS_URL", NOWHERE);
     cmd
 }
 

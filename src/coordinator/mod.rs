@@ -1,0 +1,255 @@
+//! The NATS link to the coordinator (protocol §1–§5): connection and its state, registration
+//! and pairing, heartbeats and leases, job intake (JetStream durable pull consumer, core
+//! fallback), cancels and preload hints, and the ordered outbox of job reports.
+//!
+//! async-nats owns reconnection; the link only observes its events (state for the owner,
+//! registration after every reconnect). Each duty is a small task under the agent's
+//! cancellation tree. The link owns no job state: it submits to and reads from the agent task.
+
+mod control;
+mod heartbeat;
+mod intake;
+pub mod messages;
+mod outbox;
+mod session;
+pub mod subjects;
+
+use std::sync::Arc;
+
+use async_nats::jetstream;
+use async_nats::{Client, ConnectOptions};
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, error, info, warn};
+
+pub use heartbeat::build as build_heartbeat;
+
+use crate::agent::core::Request;
+use crate::agent::tasks::{Alive, spawn_named};
+use crate::api::{LinkState, LinkStatus, Status};
+use crate::config::Config;
+use crate::jobs::JobReport;
+
+/// What the owner is told when the server refuses the credentials.
+pub const AUTH_FAILED: &str = "authorization violation: the coordinator refused the credentials in \
+     coordinator.nats_url; check the user and password (re-run the installer for a fresh config)";
+
+/// Everything the link needs from the agent.
+pub(crate) struct LinkContext {
+    /// The configuration at start.
+    pub config: Config,
+    /// This Island's id.
+    pub host_id: String,
+    /// To the agent task.
+    pub requests: mpsc::Sender<Request>,
+    /// The agent's status.
+    pub status: watch::Receiver<Status>,
+    /// Job reports to publish, in order.
+    pub reports: mpsc::UnboundedReceiver<JobReport>,
+    /// Runtimes this Island has, as the protocol names them.
+    pub runtimes: Vec<String>,
+    /// Cancelled at shutdown.
+    pub token: CancellationToken,
+    /// Where the link's tasks are tracked.
+    pub tracker: TaskTracker,
+    /// Names of live tasks.
+    pub alive: Alive,
+}
+
+/// What every link task shares.
+#[derive(Clone)]
+pub(crate) struct Link {
+    client: Client,
+    js: jetstream::Context,
+    host_id: Arc<str>,
+    config: Arc<Config>,
+    requests: mpsc::Sender<Request>,
+    status: watch::Receiver<Status>,
+    /// This connection's session: cancelled when the client dies or the agent stops.
+    token: CancellationToken,
+    /// The agent's root token: cancelled only at shutdown.
+    root: CancellationToken,
+}
+
+impl Link {
+    /// Publishes `value` as JSON with core NATS (fire and forget; buffered while offline).
+    async fn publish_json<T: Serialize>(&self, subject: String, value: &T) {
+        let payload = serde_json::to_vec(value).expect("wire types serialize");
+        if let Err(e) = self.client.publish(subject.clone(), payload.into()).await {
+            debug!(%subject, error = %e, "publish failed");
+        }
+    }
+
+    /// Tells the agent task something; a stopped agent is ignored (shutdown is under way).
+    async fn tell(&self, req: Request) {
+        let _ = self.requests.send(req).await;
+    }
+}
+
+/// Spawns the link supervisor: it connects (start-up never waits for the network), runs a
+/// session per connection, and connects again when the client gives up (async-nats stops for
+/// good when the server refuses the credentials; everything else it retries itself).
+pub(crate) async fn start(cx: LinkContext) {
+    let (tracker, alive) = (cx.tracker.clone(), cx.alive.clone());
+    spawn_named(&tracker, &alive, "coordinator link", supervise(cx));
+}
+
+fn connect_options(
+    cfg: &crate::config::CoordinatorConfig,
+    host_id: &str,
+) -> (ConnectOptions, mpsc::UnboundedReceiver<async_nats::Event>) {
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let short: String = host_id.chars().take(8).collect();
+    let mut options = ConnectOptions::new()
+        .name(format!("island-{short}"))
+        .max_reconnects(None)
+        .connection_timeout(cfg.request_timeout)
+        .ping_interval(std::time::Duration::from_secs(10))
+        .request_timeout(Some(cfg.request_timeout))
+        .event_callback(move |event| {
+            let tx = events_tx.clone();
+            async move {
+                let _ = tx.send(event);
+            }
+        });
+    if let Some((user, pass)) = cfg.nats_url.credentials() {
+        options = options.user_and_password(user.to_string(), pass.expose().to_string());
+    }
+    (options, events_rx)
+}
+
+async fn supervise(mut cx: LinkContext) {
+    let cfg = cx.config.coordinator.clone();
+    let url = cfg.nats_url.without_credentials();
+    // The queue outlives connections; the context keeps a closed stand-in.
+    let outbox = outbox::Shared::new(std::mem::replace(&mut cx.reports, mpsc::unbounded_channel().1));
+    let mut backoff = FIRST_RETRY;
+    let mut last = LinkState::Idle;
+    let tell = |state, reason| cx.requests.send(Request::Link(LinkStatus { state, reason }));
+    let _ = tell(LinkState::Connecting, None).await;
+    while !cx.token.is_cancelled() {
+        let (options, events) = connect_options(&cfg, &cx.host_id);
+        match options.connect(url.as_str()).await {
+            Ok(client) => {
+                backoff = FIRST_RETRY;
+                last = LinkState::Connected;
+                run_session(&cx, client, events, outbox.clone()).await;
+            }
+            Err(e) => {
+                let auth = matches!(
+                    e.kind(),
+                    async_nats::ConnectErrorKind::AuthorizationViolation | async_nats::ConnectErrorKind::Authentication
+                );
+                let (state, reason) = if auth {
+                    (LinkState::AuthFailed, AUTH_FAILED.to_string())
+                } else {
+                    (LinkState::Disconnected, format!("cannot reach the coordinator at {}: {e}", cfg.nats_url))
+                };
+                if state != last {
+                    if auth {
+                        error!("Failed to connect to NATS at {}: {AUTH_FAILED}", cfg.nats_url);
+                    } else {
+                        warn!("Failed to connect to NATS at {}: {e}; retrying", cfg.nats_url);
+                    }
+                    last = state;
+                }
+                debug!(retry_in = ?backoff, "connection attempt failed");
+                let _ = tell(state, Some(reason)).await;
+                tokio::select! {
+                    () = cx.token.cancelled() => {}
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(cfg.reconnect_max_delay);
+            }
+        }
+    }
+    // Nothing is connected any more: the last reports get one chance on a fresh connection.
+    outbox.report_unsent();
+}
+
+/// The first pause between connection attempts; doubled up to `reconnect_max_delay`.
+const FIRST_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Runs every duty on one connection until the client dies or the agent stops.
+async fn run_session(
+    cx: &LinkContext,
+    client: Client,
+    events: mpsc::UnboundedReceiver<async_nats::Event>,
+    outbox: outbox::Shared,
+) {
+    let cfg = &cx.config.coordinator;
+    let mut js = jetstream::new(client.clone());
+    js.set_timeout(cfg.request_timeout);
+    let session = cx.token.child_token();
+    let link = Link {
+        client,
+        js,
+        host_id: cx.host_id.clone().into(),
+        config: Arc::new(cx.config.clone()),
+        requests: cx.requests.clone(),
+        status: cx.status.clone(),
+        token: session.clone(),
+        root: cx.token.clone(),
+    };
+    let (connected_tx, connected_rx) = watch::channel(0u64);
+    let tracker = TaskTracker::new();
+    let a = &cx.alive;
+    spawn_named(&tracker, a, "registration and pairing", session::run(link.clone(), connected_rx.clone()));
+    spawn_named(&tracker, a, "heartbeat", heartbeat::run(link.clone(), cx.runtimes.clone()));
+    spawn_named(&tracker, a, "leases", control::leases(link.clone()));
+    if let Some(subs) = control::subscribe(&link).await {
+        spawn_named(&tracker, a, "coordinator commands", control::run(link.clone(), subs));
+    }
+    spawn_named(&tracker, a, "job intake", intake::run(link.clone()));
+    spawn_named(&tracker, a, "outbox", outbox::run(link.clone(), outbox, connected_rx));
+    watch_events(link, events, connected_tx).await;
+    session.cancel();
+    tracker.close();
+    tracker.wait().await;
+}
+
+/// Maps client events to the link state the owner sees, and counts connections so the
+/// session task registers again after every reconnect. Returns when the client is gone
+/// (its event channel closes) or the agent stops.
+async fn watch_events(
+    link: Link,
+    mut events: mpsc::UnboundedReceiver<async_nats::Event>,
+    connected: watch::Sender<u64>,
+) {
+    let url = link.config.coordinator.nats_url.clone();
+    let mut last = LinkState::Connecting;
+    loop {
+        let event = tokio::select! {
+            () = link.root.cancelled() => return,
+            e = events.recv() => match e { Some(e) => e, None => return },
+        };
+        let (state, reason) = match &event {
+            async_nats::Event::Connected => {
+                info!("Connected to NATS at {url}");
+                connected.send_modify(|n| *n += 1);
+                let max = link.client.server_info().max_payload;
+                link.tell(Request::MaxMessageBytes(max)).await;
+                (LinkState::Connected, None)
+            }
+            async_nats::Event::Disconnected => (LinkState::Disconnected, Some("connection lost; reconnecting".into())),
+            async_nats::Event::ServerError(async_nats::ServerError::AuthorizationViolation) => {
+                (LinkState::AuthFailed, Some(AUTH_FAILED.to_string()))
+            }
+            other => {
+                debug!(event = %other, "NATS event");
+                continue;
+            }
+        };
+        if state != last {
+            match state {
+                LinkState::AuthFailed => error!("NATS at {url}: {AUTH_FAILED}"),
+                LinkState::Disconnected => warn!("Disconnected from NATS at {url}; reconnecting"),
+                _ => {}
+            }
+            last = state;
+        }
+        link.tell(Request::Link(LinkStatus { state, reason })).await;
+    }
+}

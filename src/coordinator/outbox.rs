@@ -1,0 +1,245 @@
+//! The ordered outbox of job reports: states, output, progress and images leave in the order
+//! they happened, one after another.
+//!
+//! Where the coordinator keeps a stream on a subject (`JOB_STATUS`, `JOB_OUTPUT`, …), each
+//! message is published through JetStream with a message id and retried until the server
+//! acknowledges it, so an outage loses nothing and the id makes retries harmless (exactly
+//! once). Where no stream captures the subject, plain NATS is used (the reference's way);
+//! the client buffers what is published while it reconnects.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::message::PublishMessage;
+use bytes::Bytes;
+use tokio::sync::{Mutex, mpsc, watch};
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use super::messages::{JobImageOutput, JobOutput, JobProgress, JobStatus};
+use super::{Link, subjects};
+use crate::agent::core::Request;
+use crate::fsutil::unix_ms;
+use crate::jobs::{JobId, JobReport, JobState};
+
+/// Retry pause after a failed publish, doubled up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// A message ready to leave.
+struct Outgoing {
+    subject: String,
+    payload: Bytes,
+}
+
+fn encode(host: &str, report: JobReport) -> Outgoing {
+    let (subject, payload) = match report {
+        JobReport::Status { job_id, state, error, at_ms } => {
+            let msg = JobStatus { job_id: job_id.to_string(), state, error, timestamp: at_ms };
+            (subjects::status(host), serde_json::to_vec(&msg))
+        }
+        JobReport::Output { job_id, seq, chunk, is_final } => {
+            let msg = JobOutput { job_id: job_id.to_string(), seq, chunk, is_final };
+            (subjects::output(host), serde_json::to_vec(&msg))
+        }
+        JobReport::Progress { job_id, step, total } => {
+            let msg = JobProgress { job_id: job_id.to_string(), step, total };
+            (subjects::progress(host), serde_json::to_vec(&msg))
+        }
+        JobReport::Image { job_id, data, format, width, height } => {
+            let msg =
+                JobImageOutput { job_id: job_id.to_string(), image_data: data, format, width, height, seed: None };
+            (subjects::image(host), serde_json::to_vec(&msg))
+        }
+    };
+    Outgoing { subject, payload: payload.expect("wire types serialize").into() }
+}
+
+/// The outbox's queue, kept across connections: a report that could not be delivered on one
+/// connection is retried, with the same message id, on the next.
+#[derive(Clone)]
+pub(super) struct Shared(Arc<Mutex<State>>);
+
+struct State {
+    rx: mpsc::UnboundedReceiver<JobReport>,
+    queue: VecDeque<Item>,
+    /// Unique per process; with the counter it makes each message's id.
+    instance: String,
+    counter: u64,
+    /// The interrupted jobs of the last run were queued.
+    seeded: bool,
+}
+
+#[derive(Clone)]
+struct Item {
+    report: JobReport,
+    id: String,
+    /// An interrupted job to forget in the journal once this is delivered.
+    forget: Option<JobId>,
+}
+
+impl State {
+    fn push(&mut self, report: JobReport, forget: Option<JobId>) {
+        self.counter += 1;
+        let id = format!("{}-{}", self.instance, self.counter);
+        self.queue.push_back(Item { report, id, forget });
+    }
+}
+
+impl Shared {
+    pub(super) fn new(rx: mpsc::UnboundedReceiver<JobReport>) -> Self {
+        let instance = uuid::Uuid::new_v4().simple().to_string();
+        Shared(Arc::new(Mutex::new(State { rx, queue: VecDeque::new(), instance, counter: 0, seeded: false })))
+    }
+
+    /// At shutdown without a connection: says how many reports could not be sent.
+    pub(super) fn report_unsent(&self) {
+        if let Ok(mut st) = self.0.try_lock() {
+            let unsent = st.queue.len() + st.rx.len();
+            st.rx.close();
+            if unsent > 0 {
+                warn!(unsent, "the coordinator could not be reached; job reports were not sent");
+            }
+        }
+    }
+}
+
+/// Publishes reports for one connection; at shutdown, also whatever is still queued (for
+/// up to `request_timeout`).
+pub(super) async fn run(link: Link, shared: Shared, connected: watch::Receiver<u64>) {
+    let mut st = shared.0.lock().await;
+    if !st.seeded {
+        st.seeded = true;
+        let interrupted = link.status.borrow().interrupted.clone();
+        for job_id in interrupted {
+            let error = Some("island restarted while the job ran".to_string());
+            let report = JobReport::Status { job_id: job_id.clone(), state: JobState::Failed, error, at_ms: unix_ms() };
+            st.push(report, Some(job_id));
+        }
+    }
+    let mut out = Outbox { link: link.clone(), connected, durable: HashMap::new(), give_up_at: None };
+    loop {
+        let Some(item) = st.queue.front().cloned() else {
+            tokio::select! {
+                () = link.token.cancelled() => break,
+                r = st.rx.recv() => match r {
+                    Some(r) => st.push(r, None),
+                    None => return,
+                },
+            }
+            continue;
+        };
+        if !out.deliver(&item).await {
+            break;
+        }
+        st.queue.pop_front();
+        if let Some(job_id) = item.forget {
+            link.tell(Request::InterruptedReported(job_id)).await;
+        }
+    }
+    if !link.root.is_cancelled() {
+        return;
+    }
+    // Shutdown: the last states (cancelled, succeeded) are queued by now.
+    out.give_up_at = Some(Instant::now() + link.config.coordinator.request_timeout);
+    while let Ok(r) = st.rx.try_recv() {
+        st.push(r, None);
+    }
+    while let Some(item) = st.queue.front().cloned() {
+        if !out.deliver(&item).await {
+            warn!(unsent = st.queue.len(), "the coordinator could not be reached in time; job reports were not sent");
+            break;
+        }
+        st.queue.pop_front();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), link.client.flush()).await;
+}
+
+struct Outbox {
+    link: Link,
+    connected: watch::Receiver<u64>,
+    /// Per subject: whether a stream captures it, and for which connection that was learnt.
+    durable: HashMap<String, (bool, u64)>,
+    /// Set at shutdown: stop retrying after this.
+    give_up_at: Option<Instant>,
+}
+
+impl Outbox {
+    /// Delivers one item, retrying; false when the connection ended first (or, at
+    /// shutdown, the deadline passed).
+    async fn deliver(&mut self, item: &Item) -> bool {
+        let msg = encode(&self.link.host_id, item.report.clone());
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            if self.publish_once(&msg, &item.id).await {
+                return true;
+            }
+            let wait = match self.give_up_at {
+                Some(t) if Instant::now() >= t => return false,
+                Some(t) => backoff.min(t - Instant::now()),
+                None => backoff,
+            };
+            let session = self.link.token.clone();
+            let shutting_down = self.give_up_at.is_some();
+            tokio::select! {
+                () = session.cancelled(), if !shutting_down => {
+                    if !self.link.root.is_cancelled() {
+                        return false;
+                    }
+                    self.give_up_at = Some(Instant::now() + self.link.config.coordinator.request_timeout);
+                }
+                () = tokio::time::sleep(wait) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+    /// One attempt; true when the message is delivered as well as this subject allows.
+    async fn publish_once(&mut self, msg: &Outgoing, id: &str) -> bool {
+        if !self.is_durable(&msg.subject).await {
+            return match self.link.client.publish(msg.subject.clone(), msg.payload.clone()).await {
+                Ok(()) => true,
+                Err(e) => {
+                    debug!(subject = %msg.subject, error = %e, "publish failed; retrying");
+                    false
+                }
+            };
+        }
+        let publish = PublishMessage::build().payload(msg.payload.clone()).message_id(id);
+        let ack = match self.link.js.send_publish(msg.subject.clone(), publish).await {
+            Ok(ack) => ack.await,
+            Err(e) => Err(e),
+        };
+        match ack {
+            Ok(_) => true,
+            Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
+                // The stream went away; the subject is plain NATS from now on.
+                self.durable.remove(&msg.subject);
+                false
+            }
+            Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                warn!(subject = %msg.subject, "a job report is larger than the server takes; it was dropped");
+                true
+            }
+            Err(e) => {
+                debug!(subject = %msg.subject, error = %e, "publish not acknowledged; retrying");
+                false
+            }
+        }
+    }
+
+    /// Whether a stream captures `subject`, asked once per connection.
+    async fn is_durable(&mut self, subject: &str) -> bool {
+        let connection = *self.connected.borrow();
+        if let Some((durable, seen)) = self.durable.get(subject)
+            && *seen == connection
+        {
+            return *durable;
+        }
+        let durable = self.link.js.stream_by_subject(subject).await.is_ok();
+        debug!(%subject, durable, "job reports on this subject go through {}", if durable { "JetStream" } else { "plain NATS" });
+        self.durable.insert(subject.to_string(), (durable, connection));
+        durable
+    }
+}

@@ -1,0 +1,158 @@
+//! Registration (after every connect, §3.1) and pairing (§3.2): ask for a code while
+//! unpaired, show it, ask again when it expires, remember "already paired".
+
+use std::time::Duration;
+
+use async_nats::RequestErrorKind;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::task::AbortOnDropHandle;
+use tracing::{debug, info, warn};
+
+use super::messages::{Capabilities, PairingRequest, PairingResponse, RegisterHost};
+use super::{Link, subjects};
+use crate::agent::core::Request;
+use crate::api::{Pairing, Status};
+use crate::fsutil::unix_ms;
+
+/// Runs until the connection ends.
+pub(super) async fn run(link: Link, mut connected: watch::Receiver<u64>) {
+    // When to ask for a (new) pairing code; `None` while a request is not due.
+    let mut pair_at: Option<Instant> = None;
+    // Registration runs beside the loop (it may wait for a listener); it reports when heard.
+    let (heard_tx, mut heard) = mpsc::channel::<()>(1);
+    // Held so that a new connection (or the end of this one) stops an unheard registration.
+    let mut _registering: Option<AbortOnDropHandle<()>> = None;
+    loop {
+        let paired = link.status.borrow().pairing.paired;
+        let due = pair_at.filter(|_| !paired);
+        tokio::select! {
+            () = link.token.cancelled() => return,
+            changed = connected.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let (link, heard_tx) = (link.clone(), heard_tx.clone());
+                _registering = Some(AbortOnDropHandle::new(tokio::spawn(async move {
+                    register(&link).await;
+                    let _ = heard_tx.send(()).await;
+                })));
+            }
+            Some(()) = heard.recv() => {
+                _registering = None;
+                // Pairing follows registration, so the coordinator knows the Island.
+                if !paired && pair_at.is_none_or(|at| at <= Instant::now()) {
+                    pair_at = Some(Instant::now());
+                }
+            }
+            () = sleep_until(due) => {
+                pair_at = Some(pair(&link).await);
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The registration message for this machine.
+pub(crate) fn registration(host_id: &str, status: &Status, region: &str) -> RegisterHost {
+    let hw = &status.hardware;
+    let first = hw.gpus.first();
+    RegisterHost {
+        host_id: host_id.to_string(),
+        capabilities: Capabilities {
+            gpu_model: first.map(|g| g.name.clone()),
+            gpu_vram_mb: first.map(|g| u32::try_from(g.vram_mb).unwrap_or(u32::MAX)),
+            cpu_cores: hw.cpu_cores,
+            ram_mb: u32::try_from(hw.ram_mb).unwrap_or(u32::MAX),
+            region: Some(region.to_string()),
+        },
+        version: crate::VERSION.to_string(),
+    }
+}
+
+/// Sends the registration until someone hears it. It goes out as a request, which the
+/// coordinator may ignore like a publish, so that "no responders" tells us nobody listened
+/// (the coordinator reconnecting too, say) and it is sent again.
+async fn register(link: &Link) {
+    let msg = registration(&link.host_id, &link.status.borrow().clone(), &link.config.host.region);
+    let body: bytes::Bytes = serde_json::to_vec(&msg).expect("serializes").into();
+    loop {
+        let request = async_nats::Request::new().payload(body.clone()).timeout(Some(HEARD_TIMEOUT));
+        match link.client.send_request(subjects::REGISTER, request).await {
+            Err(e) if matches!(e.kind(), RequestErrorKind::NoResponders | RequestErrorKind::Other) => {
+                debug!(error = %e, "registration not heard; sending again shortly");
+                tokio::time::sleep(REGISTER_RETRY).await;
+            }
+            // An answer, or silence from a listener (the reference coordinator does not answer).
+            _ => break,
+        }
+    }
+    info!("Registered Island {}", link.host_id);
+}
+
+/// How long to wait for an answer to a registration before taking silence as heard.
+const HEARD_TIMEOUT: Duration = Duration::from_millis(500);
+/// Pause before sending an unheard registration again.
+const REGISTER_RETRY: Duration = Duration::from_millis(250);
+
+/// Asks for a pairing code; returns when to ask next.
+async fn pair(link: &Link) -> Instant {
+    let retry = Instant::now() + link.config.coordinator.pairing_retry;
+    let body = serde_json::to_vec(&PairingRequest { host_id: link.host_id.to_string() }).expect("serializes");
+    let reply = match link.client.request(subjects::PAIRING, body.into()).await {
+        Ok(reply) => reply,
+        Err(e) => {
+            debug!(error = %e, "pairing request got no answer; asking again later");
+            return retry;
+        }
+    };
+    let resp: PairingResponse = match serde_json::from_slice(&reply.payload) {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(error = %e, "the coordinator's pairing answer is unreadable; asking again later");
+            return retry;
+        }
+    };
+    match resp {
+        PairingResponse { success: true, code: Some(code), .. } => {
+            let expires_in = Duration::from_secs(resp.expires_in_seconds.unwrap_or(600));
+            show_code(&code, resp.pair_url.as_deref(), expires_in);
+            let pairing = Pairing {
+                paired: false,
+                code: Some(code),
+                url: resp.pair_url,
+                expires_at_ms: Some(unix_ms() + expires_in.as_millis() as i64),
+            };
+            link.tell(Request::Pairing(pairing)).await;
+            // A new code once this one expires, while still unpaired.
+            Instant::now() + expires_in.max(Duration::from_secs(1))
+        }
+        PairingResponse { error: Some(e), .. } if e.contains("already paired") => {
+            info!("This Island is paired with an account");
+            link.tell(Request::Pairing(Pairing { paired: true, ..Pairing::default() })).await;
+            Instant::now() + Duration::from_secs(365 * 24 * 3600)
+        }
+        other => {
+            warn!(error = ?other.error, "the coordinator gave no pairing code; asking again later");
+            retry
+        }
+    }
+}
+
+fn show_code(code: &str, url: Option<&str>, expires_in: Duration) {
+    info!("========================================");
+    info!("       ISLAND PAIRING CODE: {code}");
+    info!("========================================");
+    let minutes = expires_in.as_secs().div_ceil(60);
+    match url {
+        Some(url) => info!("Visit {url} to pair this Island (the code expires in {minutes} min)"),
+        None => info!("Enter the code on the Archipelag.io website (it expires in {minutes} min)"),
+    }
+}

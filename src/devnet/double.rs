@@ -1,0 +1,402 @@
+//! The coordinator double: a stand-in for the Archipelag.io coordinator that speaks the
+//! protocol over a real `nats-server` (protocol §18). It answers registration and pairing,
+//! records heartbeats, leases and every job report in order, dispatches jobs, sends cancels
+//! and preload hints, and serves the recommendations endpoint. Used by the integration
+//! tests and by `island devnet`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use futures_util::StreamExt;
+use serde_json::Value;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use super::http::HttpServer;
+use super::nats_server::{NatsServer, ServerOptions};
+use crate::coordinator::messages::{
+    JobImageOutput, JobOutput, JobProgress, JobStatus, LeaseRenewal, PairingResponse, PreloadRecommendation,
+    Recommendations,
+};
+use crate::coordinator::subjects;
+
+/// The stream the double keeps job reports in, so that none is lost while a side reconnects.
+pub const REPORTS_STREAM: &str = "JOB_REPORTS";
+
+/// How the double is set up.
+#[derive(Debug, Clone)]
+pub struct DoubleOptions {
+    /// Create the `JOBS` work-queue stream (otherwise Islands fall back to core NATS).
+    pub jobs_stream: bool,
+    /// Keep job reports in a stream (exactly-once delivery across outages).
+    pub durable_reports: bool,
+    /// How long pairing codes are valid.
+    pub pairing_ttl: Duration,
+    /// The NATS server's settings.
+    pub server: ServerOptions,
+}
+
+impl Default for DoubleOptions {
+    fn default() -> Self {
+        DoubleOptions {
+            jobs_stream: true,
+            durable_reports: true,
+            pairing_ttl: Duration::from_secs(600),
+            server: ServerOptions::default(),
+        }
+    }
+}
+
+/// Something the double saw.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observed {
+    /// A registration, as sent.
+    Registered(Value),
+    /// A pairing request from this host, answered with this code (`None`: already paired).
+    PairingRequested {
+        /// The host.
+        host_id: String,
+        /// The code given.
+        code: Option<String>,
+    },
+    /// A heartbeat, as sent.
+    Heartbeat(Value),
+    /// A job state.
+    Status(JobStatus),
+    /// A job output chunk.
+    Output(JobOutput),
+    /// Job progress.
+    Progress(JobProgress),
+    /// A job image.
+    Image(JobImageOutput),
+    /// A lease renewal.
+    Lease(LeaseRenewal),
+}
+
+#[derive(Default)]
+struct Shared {
+    paired: HashSet<String>,
+    log: Vec<Observed>,
+}
+
+/// A running coordinator double; everything stops when it is dropped.
+pub struct CoordinatorDouble {
+    server: Mutex<NatsServer>,
+    client: async_nats::Client,
+    js: jetstream::Context,
+    http: HttpServer,
+    shared: Arc<Mutex<Shared>>,
+    events: broadcast::Sender<(usize, Observed)>,
+    token: CancellationToken,
+}
+
+impl CoordinatorDouble {
+    /// Starts `nats-server`, the streams, the responders and the HTTP endpoint.
+    ///
+    /// # Errors
+    /// When `nats-server` cannot run or the set-up fails.
+    pub async fn start(options: DoubleOptions) -> Result<CoordinatorDouble, async_nats::Error> {
+        let server = NatsServer::start(options.server.clone())?;
+        let mut connect = async_nats::ConnectOptions::new().name("coordinator-double").max_reconnects(None);
+        if let Some((user, pass)) = &options.server.auth {
+            connect = connect.user_and_password(user.clone(), pass.clone());
+        }
+        let client = connect.connect(server.url()).await?;
+        let js = jetstream::new(client.clone());
+        let http = HttpServer::start().await?;
+        http.route("/api/v1/island/recommendations", "application/json", br#"{"recommendations":[]}"#.to_vec());
+        let (events, _) = broadcast::channel(65_536);
+        let double = CoordinatorDouble {
+            server: Mutex::new(server),
+            client,
+            js,
+            http,
+            shared: Arc::default(),
+            events,
+            token: CancellationToken::new(),
+        };
+        if options.jobs_stream {
+            double.create_jobs_stream().await?;
+        }
+        double.spawn_responders(options.pairing_ttl).await?;
+        if options.durable_reports {
+            double.spawn_durable_reports().await?;
+        } else {
+            for leaf in ["status", "output", "progress", "image"] {
+                let sub = double.client.subscribe(format!("host.*.{leaf}")).await?;
+                double.spawn_recorder(sub);
+            }
+        }
+        double.client.flush().await?;
+        Ok(double)
+    }
+
+    /// The NATS URL Islands connect to.
+    pub fn nats_url(&self) -> String {
+        self.server.lock().expect("server").url()
+    }
+
+    /// The NATS server's port.
+    pub fn port(&self) -> u16 {
+        self.server.lock().expect("server").port()
+    }
+
+    /// The HTTP base URL (`coordinator.api_url`).
+    pub fn api_url(&self) -> String {
+        self.http.base_url()
+    }
+
+    /// The HTTP server, to serve more files (Cargo modules).
+    pub fn http(&self) -> &HttpServer {
+        &self.http
+    }
+
+    /// Creates the `JOBS` stream (work-queue retention, `host.*.jobs`).
+    ///
+    /// # Errors
+    /// When JetStream refuses.
+    pub async fn create_jobs_stream(&self) -> Result<(), async_nats::Error> {
+        self.js
+            .get_or_create_stream(stream::Config {
+                name: subjects::JOBS_STREAM.into(),
+                subjects: vec!["host.*.jobs".into()],
+                retention: stream::RetentionPolicy::WorkQueue,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Publishes a job to `host.<id>.jobs` (into the stream when there is one).
+    ///
+    /// # Errors
+    /// When the server does not take it.
+    pub async fn dispatch(&self, host_id: &str, job: &Value) -> Result<(), async_nats::Error> {
+        self.dispatch_raw(host_id, serde_json::to_vec(job)?).await
+    }
+
+    /// Publishes raw bytes as a job (for malformed-input tests).
+    ///
+    /// # Errors
+    /// When the server does not take it.
+    pub async fn dispatch_raw(&self, host_id: &str, payload: Vec<u8>) -> Result<(), async_nats::Error> {
+        let subject = subjects::jobs(host_id);
+        if self.js.get_stream(subjects::JOBS_STREAM).await.is_ok() {
+            self.js.publish(subject, payload.into()).await?.await?;
+        } else {
+            self.client.publish(subject, payload.into()).await?;
+            self.client.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends `{"job_id"}` on `host.<id>.cancel`.
+    ///
+    /// # Errors
+    /// When the publish fails.
+    pub async fn cancel(&self, host_id: &str, job_id: &str) -> Result<(), async_nats::Error> {
+        let body = serde_json::to_vec(&serde_json::json!({ "job_id": job_id }))?;
+        self.client.publish(subjects::cancel(host_id), body.into()).await?;
+        Ok(self.client.flush().await?)
+    }
+
+    /// Sends a preload hint on `host.<id>.preload`.
+    ///
+    /// # Errors
+    /// When the publish fails.
+    pub async fn preload(&self, host_id: &str, hint: &PreloadRecommendation) -> Result<(), async_nats::Error> {
+        self.client.publish(subjects::preload(host_id), serde_json::to_vec(hint)?.into()).await?;
+        Ok(self.client.flush().await?)
+    }
+
+    /// Serves these recommendations from now on.
+    pub fn set_recommendations(&self, recs: Vec<PreloadRecommendation>) {
+        let body = serde_json::to_vec(&Recommendations { recommendations: recs }).expect("serializes");
+        self.http.route("/api/v1/island/recommendations", "application/json", body);
+    }
+
+    /// Marks a host paired: its next pairing request is answered "already paired".
+    pub fn set_paired(&self, host_id: &str) {
+        self.shared.lock().expect("double state").paired.insert(host_id.to_string());
+    }
+
+    /// Everything seen so far, in order.
+    pub fn history(&self) -> Vec<Observed> {
+        self.shared.lock().expect("double state").log.clone()
+    }
+
+    /// Stops the NATS server (streams stay on disk).
+    pub fn stop_server(&self) {
+        self.server.lock().expect("server").stop();
+    }
+
+    /// Starts the NATS server again on the same port with the same streams.
+    ///
+    /// # Errors
+    /// When it does not come back.
+    pub fn restart_server(&self) -> std::io::Result<()> {
+        self.server.lock().expect("server").restart()
+    }
+
+    /// Feeds `pick` everything seen so far and then what comes, until it returns `Some` or
+    /// `deadline` passes.
+    pub async fn wait_for<T>(&self, deadline: Duration, mut pick: impl FnMut(&Observed) -> Option<T>) -> Option<T> {
+        let mut rx = self.events.subscribe();
+        let seen = self.history();
+        for o in &seen {
+            if let Some(t) = pick(o) {
+                return Some(t);
+            }
+        }
+        let from = seen.len();
+        tokio::time::timeout(deadline, async {
+            loop {
+                match rx.recv().await {
+                    Ok((i, o)) if i >= from => {
+                        if let Some(t) = pick(&o) {
+                            return Some(t);
+                        }
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    async fn spawn_responders(&self, ttl: Duration) -> Result<(), async_nats::Error> {
+        let record = Recorder { shared: self.shared.clone(), events: self.events.clone() };
+        let mut register = self.client.subscribe(subjects::REGISTER).await?;
+        let mut heartbeats = self.client.subscribe("host.*.heartbeat").await?;
+        let mut leases = self.client.subscribe("host.*.lease").await?;
+        let mut pairing = self.client.subscribe(subjects::PAIRING).await?;
+        let (client, token, base) = (self.client.clone(), self.token.clone(), self.http.base_url());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = token.cancelled() => return,
+                    Some(m) = register.next() => record.json(&m.payload, Observed::Registered),
+                    Some(m) = heartbeats.next() => record.json(&m.payload, Observed::Heartbeat),
+                    Some(m) = leases.next() => {
+                        if let Ok(l) = serde_json::from_slice(&m.payload) { record.push(Observed::Lease(l)) }
+                    }
+                    Some(m) = pairing.next() => {
+                        let host_id = serde_json::from_slice::<Value>(&m.payload).ok()
+                            .and_then(|v| v["host_id"].as_str().map(str::to_string)).unwrap_or_default();
+                        let paired = record.shared.lock().expect("double state").paired.contains(&host_id);
+                        let reply = if paired {
+                            PairingResponse { success: false, code: None, expires_in_seconds: None, pair_url: None,
+                                              error: Some("host already paired".into()) }
+                        } else {
+                            let code = pairing_code();
+                            PairingResponse { success: true, code: Some(code.clone()), expires_in_seconds: Some(ttl.as_secs().max(1)),
+                                              pair_url: Some(format!("{base}/pair/{code}")), error: None }
+                        };
+                        record.push(Observed::PairingRequested { host_id, code: reply.code.clone() });
+                        if let Some(to) = m.reply {
+                            let _ = client.publish(to, serde_json::to_vec(&reply).expect("serializes").into()).await;
+                        }
+                    }
+                    else => return,
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn spawn_durable_reports(&self) -> Result<(), async_nats::Error> {
+        let stream = self
+            .js
+            .get_or_create_stream(stream::Config {
+                name: REPORTS_STREAM.into(),
+                subjects: ["status", "output", "progress", "image"].iter().map(|l| format!("host.*.{l}")).collect(),
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await?;
+        let consumer = stream
+            .get_or_create_consumer(
+                "double",
+                consumer::pull::Config { durable_name: Some("double".into()), ..Default::default() },
+            )
+            .await?;
+        let mut messages = consumer.messages().await?;
+        let record = Recorder { shared: self.shared.clone(), events: self.events.clone() };
+        let token = self.token.clone();
+        tokio::spawn(async move {
+            loop {
+                let msg = tokio::select! {
+                    () = token.cancelled() => return,
+                    m = messages.next() => match m { Some(Ok(m)) => m, Some(Err(_)) => continue, None => return },
+                };
+                record.report(&msg.subject, &msg.payload);
+                let _ = msg.ack().await;
+            }
+        });
+        Ok(())
+    }
+
+    fn spawn_recorder(&self, mut sub: async_nats::Subscriber) {
+        let record = Recorder { shared: self.shared.clone(), events: self.events.clone() };
+        let token = self.token.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = token.cancelled() => return,
+                    m = sub.next() => match m { Some(m) => record.report(&m.subject, &m.payload), None => return },
+                }
+            }
+        });
+    }
+}
+
+impl Drop for CoordinatorDouble {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}
+
+#[derive(Clone)]
+struct Recorder {
+    shared: Arc<Mutex<Shared>>,
+    events: broadcast::Sender<(usize, Observed)>,
+}
+
+impl Recorder {
+    fn push(&self, o: Observed) {
+        let mut s = self.shared.lock().expect("double state");
+        s.log.push(o.clone());
+        let _ = self.events.send((s.log.len() - 1, o));
+    }
+
+    fn json(&self, payload: &[u8], make: fn(Value) -> Observed) {
+        if let Ok(v) = serde_json::from_slice(payload) {
+            self.push(make(v));
+        }
+    }
+
+    fn report(&self, subject: &str, payload: &[u8]) {
+        let parsed = match subject.rsplit('.').next() {
+            Some("status") => serde_json::from_slice(payload).map(Observed::Status),
+            Some("output") => serde_json::from_slice(payload).map(Observed::Output),
+            Some("progress") => serde_json::from_slice(payload).map(Observed::Progress),
+            Some("image") => serde_json::from_slice(payload).map(Observed::Image),
+            _ => return,
+        };
+        if let Ok(o) = parsed {
+            self.push(o);
+        }
+    }
+}
+
+/// A 6-character code from letters and digits that are hard to confuse.
+fn pairing_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    uuid::Uuid::new_v4().as_bytes()[..6].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+}

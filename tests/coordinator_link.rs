@@ -1,0 +1,531 @@
+//! The coordinator link against a real `nats-server` through the coordinator double:
+//! registration, pairing, heartbeats, leases, the job flow, cancels, restarts and outages,
+//! the core fallback, bad input and bad credentials.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use island::api::{Command, HostingState, LinkState};
+use island::config::Config;
+use island::coordinator::messages::PreloadRecommendation;
+use island::devnet::{CoordinatorDouble, DoubleOptions, Observed, ServerOptions};
+use island::jobs::{JobId, JobState};
+use island::{Agent, AgentHandle};
+use serde_json::{Value, json};
+
+/// A config wired to the double with quick timers.
+fn linked_config(double: &CoordinatorDouble) -> Config {
+    let mut c = test_config();
+    c.coordinator.nats_url = double.nats_url().parse().unwrap();
+    c.coordinator.api_url = Some(double.api_url().parse().unwrap());
+    c.coordinator.lease_interval = Duration::from_millis(300);
+    c.coordinator.pull_wait = Duration::from_millis(500);
+    c.coordinator.request_timeout = Duration::from_secs(2);
+    c.coordinator.pairing_retry = Duration::from_millis(500);
+    c.agent.metrics_interval = Duration::from_millis(200);
+    c
+}
+
+async fn double() -> CoordinatorDouble {
+    log_hub();
+    CoordinatorDouble::start(DoubleOptions::default())
+        .await
+        .expect("nats-server from PATH (Debian package nats-server)")
+}
+
+async fn start_linked(home: &TempHome, config: Config, runtime: std::sync::Arc<TestRuntime>) -> AgentHandle {
+    let agent = Agent::builder(config)
+        .home(home.home.clone())
+        .hardware(test_hardware())
+        .runtime(runtime)
+        .connect()
+        .start()
+        .await
+        .expect("agent starts");
+    wait_status(&agent, "connected", |s| s.link.state == LinkState::Connected).await;
+    agent
+}
+
+fn id_of(agent: &AgentHandle) -> String {
+    agent.status().borrow().island_id.clone()
+}
+
+async fn seen<T>(double: &CoordinatorDouble, what: &str, pick: impl FnMut(&Observed) -> Option<T>) -> T {
+    double.wait_for(DEADLINE, pick).await.unwrap_or_else(|| panic!("the coordinator never saw {what}"))
+}
+
+/// States and output chunks of one job, in the order the coordinator saw them.
+fn job_trace(double: &CoordinatorDouble, job: &str) -> (Vec<JobState>, Vec<(u64, String, bool)>) {
+    let mut states = Vec::new();
+    let mut outputs = Vec::new();
+    for o in double.history() {
+        match o {
+            Observed::Status(s) if s.job_id == job => states.push(s.state),
+            Observed::Output(out) if out.job_id == job => outputs.push((out.seq, out.chunk, out.is_final)),
+            _ => {}
+        }
+    }
+    (states, outputs)
+}
+
+async fn wait_final(double: &CoordinatorDouble, job: &str) -> island::coordinator::messages::JobStatus {
+    seen(double, &format!("{job} ending"), |o| match o {
+        Observed::Status(s) if s.job_id == job && s.state.is_final() => Some(s.clone()),
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test]
+async fn registration_has_the_protocol_fields_and_is_sent_again_after_a_server_restart() {
+    let double = double().await;
+    let home = temp_home();
+    let agent = start_linked(&home, linked_config(&double), TestRuntime::new()).await;
+    let id = id_of(&agent);
+    let reg = seen(&double, "a registration", |o| match o {
+        Observed::Registered(v) => Some(v.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reg["host_id"], id.as_str());
+    assert_eq!(reg["version"], island::VERSION);
+    let caps = &reg["capabilities"];
+    assert_eq!(caps["cpu_cores"], 8);
+    assert_eq!(caps["ram_mb"], 16384);
+    assert_eq!(caps["region"], "auto");
+    assert!(caps["gpu_model"].is_null() && caps["gpu_vram_mb"].is_null(), "{caps}");
+    let keys: Vec<&str> = caps.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys.len(), 5, "exactly the §3.1 fields: {keys:?}");
+
+    double.stop_server();
+    wait_status(&agent, "disconnected", |s| s.link.state == LinkState::Disconnected).await;
+    double.restart_server().unwrap();
+    wait_status(&agent, "reconnected", |s| s.link.state == LinkState::Connected).await;
+    let mut registrations = 0;
+    let again = double
+        .wait_for(DEADLINE, |o| {
+            registrations += matches!(o, Observed::Registered(v) if v["host_id"] == id.as_str()) as usize;
+            (registrations == 2).then_some(())
+        })
+        .await;
+    assert!(again.is_some(), "no registration after the restart");
+    agent.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn pairing_shows_the_code_asks_again_when_it_expires_and_remembers_already_paired() {
+    let double = CoordinatorDouble::start(DoubleOptions { pairing_ttl: Duration::from_secs(1), ..Default::default() })
+        .await
+        .unwrap();
+    log_hub();
+    let home = temp_home();
+    let agent = start_linked(&home, linked_config(&double), TestRuntime::new()).await;
+    let id = id_of(&agent);
+    let first = seen(&double, "a pairing request", |o| match o {
+        Observed::PairingRequested { host_id, code: Some(c) } if *host_id == id => Some(c.clone()),
+        _ => None,
+    })
+    .await;
+    wait_log(&format!("ISLAND PAIRING CODE: {first}")).await;
+    let s = wait_status(&agent, "the code in the status", |s| s.pairing.code.as_deref() == Some(first.as_str())).await;
+    assert!(s.pairing.url.as_deref().unwrap().ends_with(&format!("/pair/{first}")));
+    assert!(s.pairing.expires_at_ms.is_some() && !s.pairing.paired);
+    let second = seen(&double, "a new code after expiry", |o| match o {
+        Observed::PairingRequested { host_id, code: Some(c) } if *host_id == id && *c != first => Some(c.clone()),
+        _ => None,
+    })
+    .await;
+    wait_status(&agent, "the new code", |s| s.pairing.code.as_deref() == Some(second.as_str())).await;
+
+    double.set_paired(&id);
+    wait_status(&agent, "paired", |s| s.pairing.paired).await;
+    agent.shutdown(Duration::ZERO).await;
+    drop(agent);
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(home.home.state_file()).unwrap()).unwrap();
+    assert_eq!(state["paired"], true);
+    assert!(state["paired_at"].as_str().unwrap().parse::<u64>().is_ok(), "Unix seconds as a string: {state}");
+
+    let requests = |d: &CoordinatorDouble| {
+        d.history().iter().filter(|o| matches!(o, Observed::PairingRequested { host_id, .. } if *host_id == id)).count()
+    };
+    let before = requests(&double);
+    let again = start_linked(&home, linked_config(&double), TestRuntime::new()).await;
+    assert!(again.status().borrow().pairing.paired);
+    seen(&double, "the re-registration", |o| match o {
+        Observed::Registered(v) if v["host_id"] == id.as_str() => Some(()),
+        _ => None,
+    })
+    .await;
+    // Heartbeats flow, and no pairing request was sent by the paired Island.
+    seen(&double, "a heartbeat", |o| matches!(o, Observed::Heartbeat(h) if h["host_id"] == id.as_str()).then_some(()))
+        .await;
+    assert_eq!(requests(&double), before);
+    again.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn heartbeats_come_every_ten_seconds_with_every_field_and_the_prices() {
+    let double = double().await;
+    let home = temp_home();
+    let mut config = linked_config(&double);
+    config.pricing.default_price = Some("1.0".parse().unwrap());
+    config.pricing.workloads.insert("llm-chat".into(), "2.50".parse().unwrap());
+    let agent = start_linked(&home, config, TestRuntime::new()).await;
+    let id = id_of(&agent);
+    let mut beats: Vec<(Instant, Value)> = Vec::new();
+    double
+        .wait_for(Duration::from_secs(25), |o| {
+            if let Observed::Heartbeat(h) = o
+                && h["host_id"] == id.as_str()
+            {
+                beats.push((Instant::now(), h.clone()));
+            }
+            (beats.len() == 3).then_some(())
+        })
+        .await
+        .expect("three heartbeats");
+    // The first two may both sit in history (seen at once); the gap is between the 2nd and 3rd.
+    let gap = beats[2].0 - beats[1].0;
+    assert!(gap >= Duration::from_secs(9) && gap <= Duration::from_secs(11), "heartbeat gap {gap:?}");
+    let hb = &beats[2].1;
+    let ts = hb["timestamp"].as_i64().unwrap();
+    assert!((ts - island::fsutil::unix_ms()).abs() < 5_000, "Unix ms timestamp: {ts}");
+    assert_eq!(hb["status"], "online");
+    assert_eq!(hb["active_jobs"], 0);
+    assert_eq!(hb["agent_version"], island::VERSION);
+    for k in ["cpu_percent", "memory_used_mb", "memory_total_mb", "disk_used_gb", "disk_total_gb"] {
+        assert!(hb["system"][k].is_number(), "system.{k} in {hb}");
+    }
+    assert_eq!(hb["system"]["memory_total_mb"], 16384);
+    for k in ["cached_image_count", "cached_size_mb", "warm_workload_count"] {
+        assert!(hb["cache"][k].is_number(), "cache.{k}");
+    }
+    assert!(hb["cache"]["warm_workload_ids"].is_array());
+    let perf = &hb["performance_estimates"];
+    assert!(perf["gpu_bandwidth_gb_s"].is_null() && perf["estimated_llm_tok_s"].is_null(), "no GPU: {perf}");
+    assert_eq!(perf["max_concurrent_containers"], 4);
+    assert_eq!(perf["wasm_memory_limit_mb"], 12288);
+    assert_eq!(perf["supported_runtimes"], json!(["wasm"]));
+    assert!(perf["nats_rtt_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(hb["asking_prices"], json!({"_default": "1.0", "llm-chat": "2.50"}));
+    assert!(hb.get("gpus").is_none() && hb.get("active_job_metrics").is_none());
+    agent.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn paused_islands_say_paused_fetch_nothing_and_take_the_queued_jobs_on_resume() {
+    let double = double().await;
+    let home = temp_home();
+    let mut config = linked_config(&double);
+    config.coordinator.heartbeat_interval = Duration::from_millis(200);
+    let agent = start_linked(&home, config, TestRuntime::new()).await;
+    let id = id_of(&agent);
+    agent.send(Command::Pause).await.unwrap();
+    seen(&double, "a paused heartbeat", |o| {
+        matches!(o, Observed::Heartbeat(h) if h["status"] == "paused").then_some(())
+    })
+    .await;
+    double
+        .dispatch(
+            &id,
+            &json!({"job_id": "queued", "input": {"tokens": ["a"]}, "lease_expires": 0, "runtime_type": "wasm"}),
+        )
+        .await
+        .unwrap();
+    // A second of heartbeats shows the job was not taken while paused.
+    let taken = double
+        .wait_for(Duration::from_secs(1), |o| matches!(o, Observed::Status(s) if s.job_id == "queued").then_some(()))
+        .await;
+    assert!(taken.is_none(), "a paused Island took a job");
+    agent.send(Command::Resume).await.unwrap();
+    assert_eq!(wait_final(&double, "queued").await.state, JobState::Succeeded);
+    seen(&double, "an online heartbeat", |o| {
+        matches!(o, Observed::Heartbeat(h) if h["status"] == "online").then_some(())
+    })
+    .await;
+    agent.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn a_job_runs_end_to_end_with_ordered_output_a_final_chunk_and_lease_renewals() {
+    let double = double().await;
+    let home = temp_home();
+    let runtime = TestRuntime::new();
+    let agent = start_linked(&home, linked_config(&double), runtime.clone()).await;
+    let id = id_of(&agent);
+    let job = json!({"job_id": "e2e", "workload_id": 42, "input": {"tokens": ["Hel", "lo"], "hold": true,
+                     "tokens_after": [" world"]}, "lease_expires": 1773900060000_i64, "runtime_type": "wasm"});
+    double.dispatch(&id, &job).await.unwrap();
+    let leases = {
+        let mut n = 0;
+        double
+            .wait_for(DEADLINE, |o| {
+                if matches!(o, Observed::Lease(l) if l.job_id == "e2e" && l.extend_seconds == 60) {
+                    n += 1;
+                }
+                (n == 2).then_some(n)
+            })
+            .await
+    };
+    assert_eq!(leases, Some(2), "leases renewed while the job runs");
+    runtime.release();
+    let end = wait_final(&double, "e2e").await;
+    assert_eq!(end.state, JobState::Succeeded);
+    assert!(end.error.is_none());
+    let (states, outputs) = job_trace(&double, "e2e");
+    assert_eq!(states, [JobState::Started, JobState::Streaming, JobState::Succeeded]);
+    let expected = [(1, "Hel", false), (2, "lo", false), (3, " world", false), (4, "", true)];
+    assert_eq!(outputs, expected.map(|(s, c, f)| (s, c.to_string(), f)));
+    agent.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn a_cancel_from_the_coordinator_stops_the_job_within_a_second() {
+    let double = double().await;
+    let home = temp_home();
+    let agent = start_linked(&home, linked_config(&double), TestRuntime::new()).await;
+    let id = id_of(&agent);
+    double
+        .dispatch(&id, &json!({"job_id": "c1", "input": {"hold": true}, "lease_expires": 0, "runtime_type": "wasm"}))
+        .await
+        .unwrap();
+    wait_status(&agent, "c1 running", |s| s.running.len() == 1).await;
+    let asked = Instant::now();
+    double.cancel(&id, "c1").await.unwrap();
+    let end = wait_final(&double, "c1").await;
+    assert_eq!(end.state, JobState::Cancelled);
+    assert!(asked.elapsed() < Duration::from_secs(1), "cancel took {:?}", asked.elapsed());
+    let (_, outputs) = job_trace(&double, "c1");
+    assert!(outputs.iter().all(|o| !o.2), "no final chunk after a cancel");
+    agent.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn a_job_taken_but_not_acked_by_a_dead_island_is_delivered_again() {
+    let double = double().await;
+    let home = temp_home();
+    let mut config = linked_config(&double);
+    config.coordinator.ack_wait = Duration::from_secs(2);
+    // First start: the Island creates its consumer, then stops.
+    let agent = start_linked(&home, config.clone(), TestRuntime::new()).await;
+    let id = id_of(&agent);
+    wait_log("Subscribed to job assignments via JetStream").await;
+    agent.shutdown(Duration::ZERO).await;
+    drop(agent);
+    double
+        .dispatch(&id, &json!({"job_id": "again", "input": {}, "lease_expires": 0, "runtime_type": "wasm"}))
+        .await
+        .unwrap();
+    // A process that pulls the job and dies before acking, as a crashed Island would.
+    {
+        let nc = async_nats::connect(double.nats_url()).await.unwrap();
+        let js = async_nats::jetstream::new(nc);
+        let stream = js.get_stream("JOBS").await.unwrap();
+        let consumer: async_nats::jetstream::consumer::PullConsumer =
+            stream.get_consumer(&format!("host-{id}")).await.unwrap();
+        let mut batch = consumer.fetch().max_messages(1).messages().await.unwrap();
+        use futures_util::StreamExt;
+        let msg = batch.next().await.expect("the job").unwrap();
+        assert!(String::from_utf8_lossy(&msg.payload).contains("again"));
+    }
+    let again = start_linked(&home, config, TestRuntime::new()).await;
+    assert_eq!(wait_final(&double, "again").await.state, JobState::Succeeded);
+    again.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn a_job_running_when_the_island_died_is_reported_failed_after_restart() {
+    let double = double().await;
+    let home = temp_home();
+    let config = linked_config(&double);
+    let agent = start_linked(&home, config.clone(), TestRuntime::new()).await;
+    double
+        .dispatch(
+            &id_of(&agent),
+            &json!({"job_id": "crash", "input": {"hold": true}, "lease_expires": 0, "runtime_type": "wasm"}),
+        )
+        .await
+        .unwrap();
+    wait_status(&agent, "crash running", |s| s.running.len() == 1).await;
+    // What a crash leaves: the journal still lists the job (a clean stop would clear it).
+    let journal = std::fs::read(home.home.journal_file()).unwrap();
+    agent.shutdown(Duration::ZERO).await;
+    drop(agent);
+    std::fs::write(home.home.journal_file(), journal).unwrap();
+    let again = start_linked(&home, config, TestRuntime::new()).await;
+    let report = seen(&double, "the interrupted job's failure", |o| match o {
+        Observed::Status(s)
+            if s.job_id == "crash" && s.error.as_deref() == Some("island restarted while the job ran") =>
+        {
+            Some(s.clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(report.state, JobState::Failed);
+    wait_status(&again, "the journal cleared", |s| s.interrupted.is_empty()).await;
+    again.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn every_report_arrives_once_and_in_order_across_a_five_second_server_outage() {
+    let double = double().await;
+    let home = temp_home();
+    let runtime = TestRuntime::new();
+    let agent = start_linked(&home, linked_config(&double), runtime.clone()).await;
+    let before: Vec<String> = (0..50).map(|i| format!("b{i} ")).collect();
+    let after: Vec<String> = (0..50).map(|i| format!("a{i} ")).collect();
+    let job = json!({"job_id": "outage", "input": {"tokens": before, "hold": true, "tokens_after": after},
+                     "lease_expires": 0, "runtime_type": "wasm"});
+    double.dispatch(&id_of(&agent), &job).await.unwrap();
+    seen(&double, "output before the outage", |o| matches!(o, Observed::Output(out) if out.seq == 50).then_some(()))
+        .await;
+    double.stop_server();
+    wait_status(&agent, "disconnected", |s| s.link.state == LinkState::Disconnected).await;
+    runtime.release();
+    wait_status(&agent, "the job done locally", |s| s.counters.succeeded == 1).await;
+    std::thread::sleep(Duration::from_secs(5));
+    double.restart_server().unwrap();
+    let end = double
+        .wait_for(Duration::from_secs(30), |o| {
+            matches!(o, Observed::Status(s) if s.job_id == "outage" && s.state.is_final()).then_some(())
+        })
+        .await;
+    assert!(end.is_some(), "the final state arrived after the outage");
+    let (states, outputs) = job_trace(&double, "outage");
+    assert_eq!(states, [JobState::Started, JobState::Streaming, JobState::Succeeded]);
+    let seqs: Vec<u64> = outputs.iter().map(|o| o.0).collect();
+    assert_eq!(seqs, (1..=101).collect::<Vec<_>>(), "every chunk once, in order");
+    assert!(outputs[100].2 && outputs[100].1.is_empty());
+    agent.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn without_a_jobs_stream_jobs_come_over_core_nats_until_the_stream_appears() {
+    let double = CoordinatorDouble::start(DoubleOptions { jobs_stream: false, ..Default::default() }).await.unwrap();
+    log_hub();
+    let home = temp_home();
+    let mut config = linked_config(&double);
+    config.coordinator.stream_check_interval = Duration::from_millis(300);
+    let agent = start_linked(&home, config, TestRuntime::new()).await;
+    let id = id_of(&agent);
+    wait_log("Subscribed to job assignments via core NATS").await;
+    double
+        .dispatch(&id, &json!({"job_id": "core1", "input": {}, "lease_expires": 0, "runtime_type": "wasm"}))
+        .await
+        .unwrap();
+    assert_eq!(wait_final(&double, "core1").await.state, JobState::Succeeded);
+    double.create_jobs_stream().await.unwrap();
+    wait_log("switching job intake to JetStream").await;
+    double
+        .dispatch(&id, &json!({"job_id": "js1", "input": {}, "lease_expires": 0, "runtime_type": "wasm"}))
+        .await
+        .unwrap();
+    assert_eq!(wait_final(&double, "js1").await.state, JobState::Succeeded);
+    agent.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn bad_job_messages_fail_clearly_and_the_island_keeps_working() {
+    let options = DoubleOptions {
+        server: ServerOptions { max_payload: Some(8 << 20), ..Default::default() },
+        ..Default::default()
+    };
+    let double = CoordinatorDouble::start(options).await.unwrap();
+    log_hub();
+    let home = temp_home();
+    let agent = start_linked(&home, linked_config(&double), TestRuntime::new()).await;
+    let id = id_of(&agent);
+    double.dispatch_raw(&id, b"{not json".to_vec()).await.unwrap();
+    double.dispatch(&id, &json!({"job_id": "nolease", "input": {}})).await.unwrap();
+    double.dispatch(&id, &json!({"job_id": "badtype", "input": {}, "lease_expires": "soon"})).await.unwrap();
+    let big = "x".repeat(2 << 20);
+    double.dispatch(&id, &json!({"job_id": "huge", "input": {"text": big}, "lease_expires": 0})).await.unwrap();
+    double
+        .dispatch(
+            &id,
+            &json!({"job_id": "fine", "input": {"tokens": ["ok"]}, "lease_expires": 0, "runtime_type": "wasm"}),
+        )
+        .await
+        .unwrap();
+    let cases = [
+        ("nolease", "missing field `lease_expires`"),
+        ("badtype", "invalid type: string \"soon\""),
+        ("huge", "larger than the 1048576-byte limit"),
+    ];
+    for (job, text) in cases {
+        let s = wait_final(&double, job).await;
+        assert_eq!(s.state, JobState::Failed, "{job}");
+        assert!(s.error.as_deref().unwrap().contains(text), "{job}: {:?}", s.error);
+    }
+    assert_eq!(wait_final(&double, "fine").await.state, JobState::Succeeded);
+    assert_eq!(agent.status().borrow().link.state, LinkState::Connected);
+    agent.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_reported_and_the_island_keeps_retrying() {
+    let auth = Some(("island".to_string(), "right-password".to_string()));
+    let options = DoubleOptions { server: ServerOptions { auth, ..Default::default() }, ..Default::default() };
+    let double = CoordinatorDouble::start(options).await.unwrap();
+    log_hub();
+    let home = temp_home();
+    let mut config = linked_config(&double);
+    let url = double.nats_url().replace("nats://", "nats://island:wrong-password@");
+    config.coordinator.nats_url = url.parse().unwrap();
+    let agent =
+        Agent::builder(config).home(home.home.clone()).hardware(test_hardware()).connect().start().await.unwrap();
+    let s = wait_status(&agent, "auth failure", |s| s.link.state == LinkState::AuthFailed).await;
+    assert!(s.link.reason.as_deref().unwrap().contains("check the user and password"), "{:?}", s.link);
+    wait_log("authorization violation").await;
+    // The Island keeps trying: once the server takes these credentials, it connects.
+    double.stop_server();
+    let open = island::devnet::NatsServer::start_on(double.port(), ServerOptions::default()).unwrap();
+    wait_status(&agent, "connected after the server changed", |s| s.link.state == LinkState::Connected).await;
+    agent.shutdown(Duration::ZERO).await;
+    drop(open);
+}
+
+#[tokio::test]
+async fn preload_hints_are_logged_and_kept_for_the_model_cache() {
+    let double = double().await;
+    let home = temp_home();
+    let agent = start_linked(&home, linked_config(&double), TestRuntime::new()).await;
+    let hint = PreloadRecommendation {
+        msg_type: Some("preload".into()),
+        workload_slug: "gguf-qwen3.5-4b".into(),
+        model_url: Some("hf://Qwen/Qwen3.5-4B-GGUF".into()),
+        model_hash: None,
+        runtime_type: "llmcpp".into(),
+        estimated_earnings_per_job: None,
+        queued_demand: Some(3),
+        demand_score: Some(80),
+        priority: Some("high".into()),
+    };
+    double.preload(&id_of(&agent), &hint).await.unwrap();
+    let s = wait_status(&agent, "the hint kept", |s| !s.preload_hints.is_empty()).await;
+    assert_eq!(s.preload_hints[0], hint);
+    wait_log("Preload recommendation: gguf-qwen3.5-4b (demand: 3)").await;
+    agent.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn shutdown_reports_the_final_state_of_a_cancelled_job() {
+    let double = double().await;
+    let home = temp_home();
+    let agent = start_linked(&home, linked_config(&double), TestRuntime::new()).await;
+    double
+        .dispatch(
+            &id_of(&agent),
+            &json!({"job_id": "late", "input": {"hold": true}, "lease_expires": 0, "runtime_type": "wasm"}),
+        )
+        .await
+        .unwrap();
+    wait_status(&agent, "late running", |s| s.running.len() == 1).await;
+    let report = agent.shutdown(Duration::from_millis(100)).await;
+    assert_eq!(report.cancelled, [JobId::from("late")]);
+    assert_eq!(wait_final(&double, "late").await.state, JobState::Cancelled);
+    assert_eq!(agent.status().borrow().hosting, HostingState::Paused, "nothing runs or starts after shutdown");
+}
