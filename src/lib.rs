@@ -31,6 +31,7 @@ pub mod logs;
 pub mod pricing;
 pub mod runtimes;
 pub mod state;
+pub mod tls;
 
 pub use agent::{Agent, AgentBuilder, AgentHandle};
 pub use api::{Command, Event, Status};

@@ -111,3 +111,86 @@ fn a_bad_config_stops_the_agent_with_exit_2_and_writes_nothing() {
     assert!(err.contains(":2:17: `pricing.default_price`: expected a price"), "{err}");
     assert!(!home.dir.path().join("state.json").exists(), "nothing written for a bad config");
 }
+
+/// A Cargo that says "ready", then computes for a few seconds and exits cleanly.
+const BUSY_CARGO: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "{\"type\":\"status\",\"message\":\"ready\"}\n")
+  (func (export "_start") (local $i i64)
+    (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 36))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (loop $spin
+      (local.set $i (i64.add (local.get $i) (i64.const 1)))
+      (br_if $spin (i64.lt_u (local.get $i) (i64.const LIMIT))))))"#;
+
+struct Devnet {
+    rt: tokio::runtime::Runtime,
+    double: island::devnet::CoordinatorDouble,
+}
+
+impl Devnet {
+    fn start() -> Devnet {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let double = rt.block_on(island::devnet::CoordinatorDouble::start(Default::default())).unwrap();
+        Devnet { rt, double }
+    }
+
+    /// Serves a busy Cargo spinning `limit` times and dispatches it to `host`.
+    fn dispatch_busy(&self, host: &str, job_id: &str, limit: u64) {
+        let module = wat::parse_str(BUSY_CARGO.replace("LIMIT", &limit.to_string())).unwrap();
+        self.double.http().route(&format!("/{job_id}.wasm"), "application/wasm", module);
+        let job = serde_json::json!({"job_id": job_id, "input": {}, "lease_expires": 0, "runtime_type": "wasm",
+            "wasm_url": format!("{}/{job_id}.wasm", self.double.api_url()), "sandbox_tier": "standard"});
+        self.rt.block_on(self.double.dispatch(host, &job)).unwrap();
+    }
+
+    fn wait_state(&self, job_id: &str, state: island::jobs::JobState) -> bool {
+        self.rt
+            .block_on(self.double.wait_for(std::time::Duration::from_secs(30), |o| match o {
+                island::devnet::Observed::Status(s) if s.job_id == job_id && s.state == state => Some(()),
+                _ => None,
+            }))
+            .is_some()
+    }
+}
+
+fn agent_against(home: &TempHome, devnet: &Devnet) -> (Running, String) {
+    let mut cmd = island(home.dir.path());
+    cmd.arg("--agent").env("ISLAND_NATS_URL", devnet.double.nats_url());
+    let mut agent = Running::spawn(cmd);
+    let line = agent.wait_line("Registered Island ");
+    let host = line.rsplit("Registered Island ").next().unwrap().trim().to_string();
+    agent.wait_line("Subscribed to job assignments via JetStream");
+    (agent, host)
+}
+
+#[test]
+fn sigterm_with_a_running_wasm_job_lets_it_finish_and_exits_0() {
+    let devnet = Devnet::start();
+    let home = temp_home();
+    let (mut agent, host) = agent_against(&home, &devnet);
+    devnet.dispatch_busy(&host, "busy", 3_000_000_000);
+    assert!(devnet.wait_state("busy", island::jobs::JobState::Streaming), "the job started");
+    agent.signal("TERM");
+    agent.wait_line("Shutting down: no new jobs; waiting for running jobs running=1");
+    let (code, out) = agent.wait_exit_within(std::time::Duration::from_secs(40));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(devnet.wait_state("busy", island::jobs::JobState::Succeeded), "the job ran to its end: {out}");
+    assert!(out.contains("drained=1 cancelled=0"), "{out}");
+}
+
+#[test]
+fn a_second_signal_exits_at_once() {
+    let devnet = Devnet::start();
+    let home = temp_home();
+    let (mut agent, host) = agent_against(&home, &devnet);
+    devnet.dispatch_busy(&host, "endless", u64::MAX);
+    assert!(devnet.wait_state("endless", island::jobs::JobState::Streaming), "the job started");
+    agent.signal("TERM");
+    agent.wait_line("Shutting down: no new jobs");
+    agent.signal("TERM");
+    let (code, out) = agent.wait_exit();
+    assert_eq!(code, Some(130), "{out}");
+    assert!(out.contains("Received SIGTERM again: exiting now"), "{out}");
+}

@@ -1,22 +1,21 @@
-//! The `island` command line: `--agent` runs the agent headless; `config init|check` and
-//! `identity reset` manage the files in the Island home. Exit codes: 0 done, 1 failed,
-//! 2 bad configuration or usage.
+//! The `island` command line: `--agent` runs the agent headless; `devnet` runs it against a
+//! local coordinator; `run-wasm` runs one Cargo; `config init|check` and `identity reset`
+//! manage the files in the Island home. Exit codes: 0 done, 1 failed, 2 bad configuration
+//! or usage.
 
+mod run;
 mod signals;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use tracing::{debug, error, info, warn};
 
 pub use signals::{StopSignals, run_until_signal, shutdown_on_signal};
 
 use crate::config::{self, ConfigError};
 use crate::home::IslandHome;
-use crate::logs::{self, LogOptions};
 use crate::state::StateStore;
-use crate::{Agent, VERSION};
 
 /// Island: turns this computer into a compute node of the Archipelag.io network.
 #[derive(Debug, Parser)]
@@ -47,6 +46,24 @@ pub enum Sub {
         /// What to do with it.
         #[command(subcommand)]
         action: IdentityAction,
+    },
+    /// Run a local coordinator and an Island wired to it, dispatching a sample Cargo
+    /// (needs nats-server on PATH).
+    Devnet {
+        /// Time between sample jobs.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        every: std::time::Duration,
+    },
+    /// Run a WASM Cargo locally and print what it says (for Cargo authors).
+    RunWasm {
+        /// A .wasm file, or an http(s) URL.
+        module: String,
+        /// The job input, as JSON.
+        #[arg(long, default_value = "{}")]
+        input: String,
+        /// Sandbox tier: restricted, standard or elevated.
+        #[arg(long)]
+        tier: Option<String>,
     },
 }
 
@@ -79,7 +96,9 @@ pub fn main() -> ExitCode {
         Some(Sub::Config { action: ConfigAction::Init }) => config_init(&config_path),
         Some(Sub::Config { action: ConfigAction::Check }) => config_check(&config_path),
         Some(Sub::Identity { action: IdentityAction::Reset { yes } }) => identity_reset(&home, yes),
-        None if cli.agent => run_agent(home, &config_path),
+        Some(Sub::Devnet { every }) => run::devnet(every),
+        Some(Sub::RunWasm { module, input, tier }) => run::run_wasm(&home, &config_path, &module, &input, tier),
+        None if cli.agent => run::agent(home, &config_path),
         None => {
             // The guide's troubleshooting relies on this: no --agent, only help.
             let _ = Cli::command().print_help();
@@ -89,7 +108,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn config_error(e: &ConfigError) -> ExitCode {
+pub(crate) fn config_error(e: &ConfigError) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::from(2)
 }
@@ -155,67 +174,4 @@ fn identity_reset(home: &IslandHome, yes: bool) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn run_agent(home: IslandHome, path: &Path) -> ExitCode {
-    let created = !path.exists();
-    if created && let Err(e) = config::init_file(path) {
-        return config_error(&e);
-    }
-    let loaded = match config::load(path) {
-        Ok(l) => l,
-        Err(e) => return config_error(&e),
-    };
-    let config = loaded.config;
-    logs::redact_secrets(config.secrets());
-    let log_opts = LogOptions {
-        dir: Some(home.logs_dir()),
-        file_max_bytes: config.logs.file_max_mb.get() * 1024 * 1024,
-        file_keep: config.logs.file_keep.get() as usize,
-        ring_lines: config.logs.ring_lines.get() as usize,
-        stdout: true,
-        json: LogOptions::json_from_env(),
-    };
-    let hub = match logs::init(&log_opts) {
-        Ok(hub) => hub,
-        Err(e) => {
-            eprintln!("error: cannot open the log file in {}: {e}", home.logs_dir().display());
-            return ExitCode::FAILURE;
-        }
-    };
-    info!("Starting island v{VERSION}");
-    if created {
-        info!("Created a new configuration at {} from the template", path.display());
-    }
-    info!("Loaded configuration from {}", path.display());
-    loaded.warnings.iter().for_each(|w| warn!("{w}"));
-    info!("Coordinator: {}", config.coordinator.nats_url);
-    debug!("Effective configuration:\n{}", config.to_redacted_toml());
-    let grace = config.agent.shutdown_grace;
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            error!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async move {
-        let builder = Agent::builder(config).config_path(path).home(home).logs(hub).connect();
-        let handle = match builder.start().await {
-            Ok(h) => h,
-            Err(e) => {
-                error!("{e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        info!("Agent running. Waiting for jobs...");
-        match run_until_signal(&handle, grace).await {
-            Ok(_) => ExitCode::SUCCESS,
-            Err(e) => {
-                error!("cannot listen for stop signals: {e}");
-                handle.shutdown(grace).await;
-                ExitCode::FAILURE
-            }
-        }
-    })
 }

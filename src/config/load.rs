@@ -94,6 +94,7 @@ pub(super) const KNOWN: &[(&str, &[&str])] = &[
             "registry",
             "agent",
             "logs",
+            "wasm",
         ],
     ),
     ("host", &["name", "region"]),
@@ -132,6 +133,19 @@ pub(super) const KNOWN: &[(&str, &[&str])] = &[
     ("registry", &["enabled", "require_digest", "allowed"]),
     ("agent", &["shutdown_grace", "cancel_grace", "max_concurrent_jobs", "metrics_interval"]),
     ("logs", &["file_max_mb", "file_keep", "ring_lines"]),
+    (
+        "wasm",
+        &[
+            "max_module_bytes",
+            "fetch_timeout",
+            "require_hash",
+            "local_dir",
+            "max_output_bytes",
+            "epoch_tick",
+            "max_run_time",
+            "max_memory_mb",
+        ],
+    ),
 ];
 
 fn unknown_key_warning(raw: &str, doc: &Document<&str>, text: &str, path: &Path) -> String {
@@ -218,6 +232,9 @@ fn validate(c: &Config, doc: &Document<&str>, text: &str) -> Vec<Problem> {
     );
     need(within(co.pairing_retry, 100, 3_600_000), "coordinator.pairing_retry", sec);
     need(within(co.reconnect_max_delay, 100, 3_600_000), "coordinator.reconnect_max_delay", sec);
+    let w = &c.wasm;
+    need(within(w.fetch_timeout, 100, 3_600_000), "wasm.fetch_timeout", sec);
+    need(within(w.epoch_tick, 1, 1000), "wasm.epoch_tick", "expected a duration from 1ms to 1s");
     bad.into_iter()
         .map(|(key, message)| Problem {
             key: Some(key.to_string()),
@@ -321,6 +338,9 @@ mod tests {
             issuer: Some("i".into()),
         });
         c.agent.max_concurrent_jobs = Some(super::super::Bounded::new(2).unwrap());
+        c.wasm.local_dir = Some("/w".into());
+        c.wasm.max_run_time = Some(std::time::Duration::from_secs(1));
+        c.wasm.max_memory_mb = Some(super::super::Bounded::new(64).unwrap());
         let value = toml::Value::try_from(&c).unwrap();
         fn walk(prefix: &str, v: &toml::Value, found: &mut Vec<(String, String)>) {
             if let toml::Value::Table(t) = v {

@@ -52,6 +52,48 @@ pub struct Config {
     pub agent: AgentConfig,
     /// Log file and in-memory log buffer.
     pub logs: LogsConfig,
+    /// WASM Cargos.
+    pub wasm: WasmConfig,
+}
+
+/// `[wasm]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WasmConfig {
+    /// Largest module fetched, bytes.
+    pub max_module_bytes: Bounded<1024, 1_073_741_824>,
+    /// Time limit for fetching one module.
+    #[serde(with = "humantime_serde")]
+    pub fetch_timeout: Duration,
+    /// Run only WASM jobs that carry a `wasm_hash`.
+    pub require_hash: bool,
+    /// The one directory `file://` module URLs may point into (for Cargo authors); off when unset.
+    pub local_dir: Option<PathBuf>,
+    /// Most a Cargo may write to stdout, bytes; a job that writes more fails.
+    pub max_output_bytes: Bounded<1024, 17_179_869_184>,
+    /// How often running modules check their time limit and cancellation.
+    #[serde(with = "humantime_serde")]
+    pub epoch_tick: Duration,
+    /// Caps every sandbox tier's time limit; the tier's own limit when unset.
+    #[serde(with = "humantime_serde")]
+    pub max_run_time: Option<Duration>,
+    /// Caps every sandbox tier's memory limit, MB; the tier's own limit when unset.
+    pub max_memory_mb: Option<Bounded<1, 4096>>,
+}
+
+impl Default for WasmConfig {
+    fn default() -> Self {
+        WasmConfig {
+            max_module_bytes: Bounded::new(64 << 20).expect("in range"),
+            fetch_timeout: Duration::from_secs(60),
+            require_hash: false,
+            local_dir: None,
+            max_output_bytes: Bounded::new(64 << 20).expect("in range"),
+            epoch_tick: Duration::from_millis(10),
+            max_run_time: None,
+            max_memory_mb: None,
+        }
+    }
 }
 
 /// `[host]`

@@ -1,9 +1,10 @@
 //! A local stand-in for the Archipelag.io network: [`CoordinatorDouble`] over a real
-//! `nats-server`, used by the integration tests and by `island devnet`.
+//! `nats-server`, used by the integration tests and by `island devnet` ([`run`]).
 
 mod double;
 mod http;
 mod nats_server;
+pub mod run;
 
 pub use double::{CoordinatorDouble, DoubleOptions, Observed, REPORTS_STREAM};
 pub use http::HttpServer;

@@ -10,7 +10,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::{JobId, JobOutcome, JobReport, JobSpec, JobState};
 use crate::api::Event;
-use crate::runtimes::{self, CargoEvent, CargoIo, Runtime};
+use crate::runtimes::{self, CargoEvent, CargoIo, Runtime, RuntimeKind};
 
 /// How many Cargo events may wait for the agent before the Cargo's writes wait.
 const EVENT_BUFFER: usize = 256;
@@ -67,9 +67,13 @@ pub(crate) async fn execute(job: Arc<JobSpec>, cx: ExecContext) {
 
 async fn run(job: &JobSpec, cx: &ExecContext) -> JobOutcome {
     let Some(runtime) = cx.runtime.clone() else {
-        let reason = format!("no {} runtime is available on this Island", job.runtime);
-        let e = runtimes::Error::Unavailable { kind: job.runtime, reason };
-        return JobOutcome::Failed(e.to_string());
+        let reason = match job.runtime {
+            RuntimeKind::Container => {
+                "Docker is not available on this Island: container Cargos are disabled".to_string()
+            }
+            other => format!("this Island does not run {other} Cargos"),
+        };
+        return JobOutcome::Failed(reason);
     };
     let (tx, rx) = mpsc::channel(EVENT_BUFFER);
     let io = CargoIo { cancel: cx.cancel.clone(), events: tx };

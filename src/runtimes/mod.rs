@@ -3,6 +3,7 @@
 //! returns `Ok(())` only for a clean exit; cancellation must stop the work itself.
 
 pub mod cargo_io;
+pub mod wasm;
 
 use std::fmt;
 use std::future::Future;
@@ -63,13 +64,13 @@ pub enum Error {
     #[error("invalid job: {0}")]
     InvalidJob(String),
     /// The Cargo ran past its time limit and was stopped.
-    #[error("Timeout: job exceeded {}s limit", .0.as_secs())]
+    #[error("timed out after {} s", .0.as_secs())]
     Timeout(Duration),
     /// The Cargo was stopped on request.
     #[error("cancelled")]
     Cancelled,
     /// The Cargo exited with a non-zero code.
-    #[error("Exit code: {0}")]
+    #[error("exit code {0}")]
     ExitCode(i64),
     /// The Cargo crashed (trap, signal, out of memory…).
     #[error("Cargo crashed: {0}")]

@@ -235,8 +235,12 @@ impl Running {
         Running { child, lines, seen: Vec::new() }
     }
 
-    /// Waits for an output line containing `text`.
+    /// Waits for an output line containing `text` (lines seen earlier count too: output
+    /// from concurrent tasks comes in any order).
     pub fn wait_line(&mut self, text: &str) -> String {
+        if let Some(line) = self.seen.iter().find(|l| l.contains(text)) {
+            return line.clone();
+        }
         let end = std::time::Instant::now() + DEADLINE;
         while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
             match self.lines.recv_timeout(left) {
@@ -259,15 +263,20 @@ impl Running {
     }
 
     /// Waits for the process to exit and returns its code and the rest of its output.
-    pub fn wait_exit(mut self) -> (Option<i32>, String) {
-        let end = std::time::Instant::now() + DEADLINE;
+    pub fn wait_exit(self) -> (Option<i32>, String) {
+        self.wait_exit_within(DEADLINE)
+    }
+
+    /// Like [`Running::wait_exit`] with another deadline.
+    pub fn wait_exit_within(mut self, deadline: Duration) -> (Option<i32>, String) {
+        let end = std::time::Instant::now() + deadline;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 break status;
             }
             if std::time::Instant::now() > end {
                 let _ = self.child.kill();
-                panic!("island did not exit within {DEADLINE:?}; output:\n{}", self.seen.join("\n"));
+                panic!("island did not exit within {deadline:?}; output:\n{}", self.seen.join("\n"));
             }
             // Polling a child for exit has no event to wait on in std; a short poll is it.
             std::thread::sleep(Duration::from_millis(20));

@@ -1,0 +1,231 @@
+//! The long-running commands: the headless agent, devnet, and `run-wasm`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use super::{config_error, run_until_signal};
+use crate::config::{self, Config};
+use crate::home::IslandHome;
+use crate::jobs::JobSpec;
+use crate::logs::{self, LogHub, LogOptions};
+use crate::runtimes::wasm::WasmRuntime;
+use crate::runtimes::{CargoIo, Runtime, RuntimeKind};
+use crate::{Agent, VERSION};
+
+fn log_options(config: &Config, dir: Option<std::path::PathBuf>) -> LogOptions {
+    LogOptions {
+        dir,
+        file_max_bytes: config.logs.file_max_mb.get() * 1024 * 1024,
+        file_keep: config.logs.file_keep.get() as usize,
+        ring_lines: config.logs.ring_lines.get() as usize,
+        stdout: true,
+        json: LogOptions::json_from_env(),
+    }
+}
+
+fn init_logs(config: &Config, dir: Option<std::path::PathBuf>) -> Option<LogHub> {
+    logs::redact_secrets(config.secrets());
+    match logs::init(&log_options(config, dir.clone())) {
+        Ok(hub) => Some(hub),
+        Err(e) => {
+            let dir = dir.map(|d| d.display().to_string()).unwrap_or_default();
+            eprintln!("error: cannot open the log file in {dir}: {e}");
+            None
+        }
+    }
+}
+
+fn tokio_runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().map_err(|e| eprintln!("error: cannot start the async runtime: {e}")).ok()
+}
+
+/// `island --agent`
+pub(super) fn agent(home: IslandHome, path: &Path) -> ExitCode {
+    let created = !path.exists();
+    if created && let Err(e) = config::init_file(path) {
+        return config_error(&e);
+    }
+    let loaded = match config::load(path) {
+        Ok(l) => l,
+        Err(e) => return config_error(&e),
+    };
+    let config = loaded.config;
+    let Some(hub) = init_logs(&config, Some(home.logs_dir())) else { return ExitCode::FAILURE };
+    info!("Starting island v{VERSION}");
+    if created {
+        info!("Created a new configuration at {} from the template", path.display());
+    }
+    info!("Loaded configuration from {}", path.display());
+    loaded.warnings.iter().for_each(|w| warn!("{w}"));
+    info!("Coordinator: {}", config.coordinator.nats_url);
+    debug!("Effective configuration:\n{}", config.to_redacted_toml());
+    let grace = config.agent.shutdown_grace;
+    let Some(runtime) = tokio_runtime() else { return ExitCode::FAILURE };
+    runtime.block_on(async move {
+        let mut builder = Agent::builder(config.clone()).config_path(path).home(home.clone()).logs(hub).connect();
+        match WasmRuntime::new(&home, &config) {
+            Ok(wasm) => builder = builder.runtime(Arc::new(wasm)),
+            Err(e) => error!("WASM Cargos are disabled: cannot set up wasmtime: {e}"),
+        }
+        warn!("Docker not available: container Cargos are disabled (WASM-only mode)");
+        let handle = match builder.start().await {
+            Ok(h) => h,
+            Err(e) => {
+                error!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        info!("Agent running. Waiting for jobs...");
+        match run_until_signal(&handle, grace).await {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                error!("cannot listen for stop signals: {e}");
+                handle.shutdown(grace).await;
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// `island devnet`
+pub(super) fn devnet(every: Duration) -> ExitCode {
+    let dir = match tempfile::Builder::new().prefix("island-devnet-").tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: cannot make a directory for the devnet Island: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let home = IslandHome::at(dir.path());
+    let mut config = Config::default();
+    config.preload.enabled = false;
+    let Some(hub) = init_logs(&config, None) else { return ExitCode::FAILURE };
+    let Some(runtime) = tokio_runtime() else { return ExitCode::FAILURE };
+    info!("Starting island v{VERSION} against a local devnet (Island home {})", dir.path().display());
+    runtime.block_on(async move {
+        let (double, agent, url, hash) = match crate::devnet::run::start(home, config).await {
+            Ok(started) => started,
+            Err(e) => {
+                error!("{e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let _ = hub;
+        info!("Agent running. Waiting for jobs... (Ctrl-C stops the devnet)");
+        let grace = Duration::from_secs(5);
+        let result = tokio::select! {
+            r = run_until_signal(&agent, grace) => r.map(|_| ()),
+            () = crate::devnet::run::drive(&double, &agent, &url, &hash, every) => Ok(()),
+        };
+        drop(double);
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                error!("cannot listen for stop signals: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// `island run-wasm`
+pub(super) fn run_wasm(home: &IslandHome, path: &Path, module: &str, input: &str, tier: Option<String>) -> ExitCode {
+    let mut config = match path.exists().then(|| config::load(path)).transpose() {
+        Ok(loaded) => loaded.map(|l| l.config).unwrap_or_default(),
+        Err(e) => return config_error(&e),
+    };
+    let input: serde_json::Value = match serde_json::from_str(input) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: --input is not JSON: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // A local file is the author's own: allow its directory for this run. Text-format
+    // modules (.wat) are assembled first.
+    let _assembled;
+    let url = if module.starts_with("http://") || module.starts_with("https://") {
+        module.to_string()
+    } else {
+        let file = match local_module(module) {
+            Ok((f, dir)) => {
+                _assembled = dir;
+                f
+            }
+            Err(e) => {
+                eprintln!("error: cannot read {module}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        config.wasm.local_dir = file.parent().map(Path::to_path_buf);
+        format!("file://{}", file.display())
+    };
+    let Some(runtime) = tokio_runtime() else { return ExitCode::FAILURE };
+    runtime.block_on(run_one(home, &config, url, input, tier))
+}
+
+/// The module file to run, assembling a `.wat` file into a temporary `.wasm` first.
+fn local_module(module: &str) -> anyhow::Result<(std::path::PathBuf, Option<tempfile::TempDir>)> {
+    let file = std::fs::canonicalize(module)?;
+    if file.extension().is_none_or(|e| e != "wat") {
+        return Ok((file, None));
+    }
+    let binary = wat::parse_file(&file)?;
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("module.wasm");
+    std::fs::write(&out, binary)?;
+    Ok((out, Some(dir)))
+}
+
+async fn run_one(
+    home: &IslandHome,
+    config: &Config,
+    url: String,
+    input: serde_json::Value,
+    tier: Option<String>,
+) -> ExitCode {
+    let wasm = match WasmRuntime::new(home, config) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: cannot set up wasmtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut job = JobSpec::new("run-wasm", RuntimeKind::Wasm, input);
+    job.wasm_url = Some(url);
+    job.sandbox_tier = tier;
+    let (tx, mut rx) = mpsc::channel(64);
+    let cancel = CancellationToken::new();
+    let printer = async {
+        while let Some(event) = rx.recv().await {
+            println!("{}", serde_json::to_string(&event).expect("events serialize"));
+        }
+    };
+    let stop = cancel.clone();
+    let ctrl_c = async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+        std::future::pending::<()>().await;
+    };
+    let run = async {
+        let (result, ()) = tokio::join!(wasm.run(&job, CargoIo { cancel, events: tx }), printer);
+        result
+    };
+    let result = tokio::select! { r = run => r, () = ctrl_c => unreachable!("ctrl_c never ends") };
+    match result {
+        Ok(()) => {
+            eprintln!("succeeded");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! The WASM runtime (wasmtime, WASI preview 1 core modules exporting `_start`): fetch and
+//! verify the module ([`fetch`]), compile it once ([`modules`]), run it on a blocking
+//! thread with its tier's limits ([`exec`], [`limits`]) and a sandboxed WASI ([`wasi`]).
+//!
+//! One engine serves every job; one ticker thread advances its epoch, and each running
+//! store checks its own deadline and cancel token at every tick.
+
+mod exec;
+pub mod fetch;
+pub mod limits;
+mod modules;
+pub mod wasi;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::{Config as EngineConfig, Engine};
+
+use self::fetch::{FetchPolicy, Fetcher};
+use self::modules::Modules;
+use super::{CargoIo, Error, RunFuture, Runtime, RuntimeKind};
+use crate::config::{Config, SandboxTier, WasmConfig};
+use crate::home::IslandHome;
+use crate::jobs::JobSpec;
+
+/// Runs WASM Cargos.
+pub struct WasmRuntime {
+    modules: Modules,
+    fetcher: Fetcher,
+    config: WasmConfig,
+    default_tier: Option<SandboxTier>,
+    _ticker: Ticker,
+}
+
+impl WasmRuntime {
+    /// A runtime caching modules under `<home>/wasm-cache`.
+    ///
+    /// # Errors
+    /// When the engine cannot be built for this machine.
+    pub fn new(home: &IslandHome, config: &Config) -> Result<WasmRuntime, wasmtime::Error> {
+        let wasm = config.wasm.clone();
+        let mut ec = EngineConfig::new();
+        ec.epoch_interruption(true).consume_fuel(true).max_wasm_stack(512 * 1024);
+        let engine = Engine::new(&ec)?;
+        let linker = wasi::linker(&engine)?;
+        let dir = home.root().join("wasm-cache");
+        let policy = FetchPolicy {
+            max_bytes: wasm.max_module_bytes.get(),
+            timeout: wasm.fetch_timeout,
+            require_hash: wasm.require_hash,
+            local_dir: wasm.local_dir.clone(),
+        };
+        Ok(WasmRuntime {
+            modules: Modules::new(engine.clone(), linker, dir.clone()),
+            fetcher: Fetcher::new(dir, policy),
+            default_tier: config.workload.sandbox_tier,
+            _ticker: Ticker::start(engine, wasm.epoch_tick),
+            config: wasm,
+        })
+    }
+
+    /// How many modules were compiled (not loaded from the artifact cache) and downloaded.
+    pub fn stats(&self) -> Stats {
+        Stats { compiled: self.modules.compiled(), downloaded: self.fetcher.downloaded() }
+    }
+
+    async fn run_job(&self, job: &JobSpec, io: CargoIo) -> Result<(), Error> {
+        let url = job.wasm_url.as_deref().ok_or_else(|| Error::InvalidJob("a WASM job needs a wasm_url".into()))?;
+        let tier = limits::tier_of(job.sandbox_tier.as_deref(), self.default_tier)?;
+        let prepare = async {
+            let fetched = self.fetcher.fetch(url, job.wasm_hash.as_deref()).await?;
+            self.modules.get(&fetched).await
+        };
+        let prepared = tokio::select! {
+            () = io.cancel.cancelled() => return Err(Error::Cancelled),
+            p = prepare => p?,
+        };
+        let mut limits = limits::for_tier(tier);
+        if let Some(cap) = self.config.max_run_time {
+            limits.timeout = limits.timeout.min(cap);
+        }
+        if let Some(mb) = self.config.max_memory_mb {
+            limits.memory_bytes = limits.memory_bytes.min(mb.get() as usize * (1 << 20));
+        }
+        let run = exec::Run {
+            // Compact JSON and then EOF, as the reference agent gives WASM Cargos.
+            stdin: serde_json::to_vec(&job.input).expect("JSON values serialize"),
+            events: io.events,
+            cancel: io.cancel,
+            limits,
+            max_output: self.config.max_output_bytes.get(),
+            job_id: job.id.to_string(),
+        };
+        tokio::task::spawn_blocking(move || exec::run(&prepared, run))
+            .await
+            .map_err(|e| Error::Crashed(format!("the WASM thread failed: {e}")))?
+    }
+}
+
+impl Runtime for WasmRuntime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Wasm
+    }
+
+    fn run<'a>(&'a self, job: &'a JobSpec, io: CargoIo) -> RunFuture<'a> {
+        Box::pin(self.run_job(job, io))
+    }
+}
+
+/// Work the runtime did, for benchmarks and the UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Modules compiled from WebAssembly.
+    pub compiled: u64,
+    /// Modules downloaded.
+    pub downloaded: u64,
+}
+
+/// Advances the engine's epoch every tick on its own thread, until dropped.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Ticker {
+    fn start(engine: Engine, tick: Duration) -> Ticker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("wasm-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("a thread for the WASM epoch");
+        Ticker { stop }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
