@@ -15,6 +15,20 @@ use std::path::Path;
 /// Any I/O error from creating, writing, syncing or renaming; the original file is then
 /// untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_replacing(path, bytes, true)
+}
+
+/// Like [`write_atomic`] without waiting for the disk: the file is whole (old or new) after
+/// a process crash, but a power cut may lose the latest version. For files rewritten on a
+/// hot path whose loss a power cut makes moot anyway (the running-jobs journal).
+///
+/// # Errors
+/// As [`write_atomic`].
+pub fn write_replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_replacing(path, bytes, false)
+}
+
+fn write_replacing(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -22,10 +36,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let result = (|| {
         let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         drop(file);
         fs::rename(&tmp, path)?;
-        sync_dir(dir);
+        if durable {
+            sync_dir(dir);
+        }
         Ok(())
     })();
     if result.is_err() {

@@ -42,9 +42,9 @@ impl IslandHome {
     pub fn state_file(&self) -> PathBuf {
         self.root.join("state.json")
     }
-    /// `running-jobs.json`: the journal of jobs that were running.
+    /// `running-jobs.jsonl`: the journal of jobs that were running.
     pub fn journal_file(&self) -> PathBuf {
-        self.root.join("running-jobs.json")
+        self.root.join("running-jobs.jsonl")
     }
     /// `logs/`: the rotating log file.
     pub fn logs_dir(&self) -> PathBuf {

@@ -1,6 +1,6 @@
 //! Persisted state in the Island home: the identity and pairing (`state.json`, the
 //! reference agent's format plus our `paused` flag) and the journal of running jobs
-//! (`running-jobs.json`), so that after a crash the next start can report them.
+//! (`running-jobs.jsonl`), so that after a crash the next start can report them.
 //!
 //! Every write is atomic. A corrupt identity is an error that names the file and the way
 //! out; a new identity is never minted silently over an old one.
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::{unix_ms, write_atomic};
+use crate::fsutil::{unix_ms, write_atomic, write_replace};
 use crate::jobs::JobId;
 use crate::runtimes::RuntimeKind;
 
@@ -172,42 +172,85 @@ pub struct JournalEntry {
     pub interrupted: bool,
 }
 
-/// Owns `running-jobs.json`.
+/// One line of the journal.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum JournalLine {
+    /// A job started.
+    Start(JournalEntry),
+    /// A job ended (or its interruption was reported).
+    End(JobId),
+}
+
+/// Owns `running-jobs.jsonl`: an append-only log of job starts and ends, so that recording
+/// a job costs an append rather than a file rewrite. It is compacted at start-up and when it
+/// grows; a torn last line (a crash mid-write) is ignored.
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
+    file: std::fs::File,
     entries: Vec<JournalEntry>,
+    lines: usize,
 }
 
+/// Lines after which the journal is rewritten with only the running jobs.
+const COMPACT_AFTER: usize = 10_000;
+
 impl Journal {
-    /// Opens the journal; entries left by a previous run are marked interrupted. A corrupt
-    /// journal is moved aside (kept for inspection) and a warning returned.
+    /// Opens the journal; entries left by a previous run are marked interrupted. An
+    /// unreadable line is skipped with a warning (returned), never a reason to stop.
     ///
     /// # Errors
     /// [`StateError::Io`].
     pub fn open(path: &Path) -> Result<(Journal, Option<String>), StateError> {
-        let mut warning = None;
-        let mut entries: Vec<JournalEntry> = match std::fs::read(path) {
-            Ok(bytes) => match serde_json::from_slice(&bytes) {
-                Ok(entries) => entries,
-                Err(e) => {
-                    let aside = path.with_extension(format!("json.corrupt-{}", unix_ms()));
-                    std::fs::rename(path, &aside).map_err(io_err(path))?;
-                    warning = Some(format!(
-                        "the job journal {} was unreadable ({e}); it was moved to {}",
-                        path.display(),
-                        aside.display()
-                    ));
-                    Vec::new()
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(io_err(path)(e)),
         };
+        let mut entries: Vec<JournalEntry> = Vec::new();
+        let mut bad = 0;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match serde_json::from_str(line) {
+                Ok(JournalLine::Start(e)) => {
+                    entries.retain(|x| x.job_id != e.job_id);
+                    entries.push(e);
+                }
+                Ok(JournalLine::End(id)) => entries.retain(|x| x.job_id != id),
+                Err(_) => bad += 1,
+            }
+        }
         entries.iter_mut().for_each(|e| e.interrupted = true);
-        let journal = Journal { path: path.to_path_buf(), entries };
-        journal.save()?;
-        Ok((journal, warning))
+        let warning =
+            (bad > 0).then(|| format!("{bad} unreadable line(s) in the job journal {} were skipped", path.display()));
+        let file = Self::rewrite(path, &entries)?;
+        Ok((Journal { path: path.to_path_buf(), file, lines: entries.len(), entries }, warning))
+    }
+
+    /// Writes the journal anew with `entries` and opens it for appending.
+    fn rewrite(path: &Path, entries: &[JournalEntry]) -> Result<std::fs::File, StateError> {
+        let mut text = Vec::new();
+        for e in entries {
+            serde_json::to_writer(&mut text, &JournalLine::Start(e.clone())).expect("serializes");
+            text.push(b'\n');
+        }
+        write_replace(path, &text).map_err(io_err(path))?;
+        std::fs::OpenOptions::new().append(true).open(path).map_err(io_err(path))
+    }
+
+    fn append(&mut self, line: &JournalLine) -> Result<(), StateError> {
+        use std::io::Write;
+        let mut bytes = serde_json::to_vec(line).expect("serializes");
+        bytes.push(b'\n');
+        // Not fsynced: it survives a process crash; a power cut ends the jobs anyway, and the
+        // coordinator's leases cover that case.
+        self.file.write_all(&bytes).map_err(io_err(&self.path))?;
+        self.lines += 1;
+        if self.lines > COMPACT_AFTER {
+            self.file = Self::rewrite(&self.path, &self.entries)?;
+            self.lines = self.entries.len();
+        }
+        Ok(())
     }
 
     /// Records a job that starts now.
@@ -215,9 +258,10 @@ impl Journal {
     /// # Errors
     /// [`StateError::Io`]; the job must not start unrecorded.
     pub fn record(&mut self, entry: JournalEntry) -> Result<(), StateError> {
+        self.append(&JournalLine::Start(entry.clone()))?;
         self.entries.retain(|e| e.job_id != entry.job_id);
         self.entries.push(entry);
-        self.save()
+        Ok(())
     }
 
     /// Forgets a job that finished (or an interrupted one that was reported).
@@ -225,18 +269,17 @@ impl Journal {
     /// # Errors
     /// [`StateError::Io`].
     pub fn remove(&mut self, job_id: &JobId) -> Result<(), StateError> {
-        let before = self.entries.len();
+        if !self.entries.iter().any(|e| &e.job_id == job_id) {
+            return Ok(());
+        }
+        self.append(&JournalLine::End(job_id.clone()))?;
         self.entries.retain(|e| &e.job_id != job_id);
-        if self.entries.len() == before { Ok(()) } else { self.save() }
+        Ok(())
     }
 
     /// Jobs that were running when the Island last stopped.
     pub fn interrupted(&self) -> Vec<JournalEntry> {
         self.entries.iter().filter(|e| e.interrupted).cloned().collect()
-    }
-
-    fn save(&self) -> Result<(), StateError> {
-        save(&self.path, &self.entries)
     }
 }
 
@@ -282,7 +325,7 @@ mod tests {
     #[test]
     fn journal_entries_survive_a_restart_as_interrupted() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("running-jobs.json");
+        let path = dir.path().join("running-jobs.jsonl");
         let (mut j, _) = Journal::open(&path).unwrap();
         let entry = |id: &str| JournalEntry {
             job_id: JobId::from(id),
@@ -299,5 +342,12 @@ mod tests {
         assert!(warning.is_none());
         let ids: Vec<_> = j.interrupted().into_iter().map(|e| e.job_id).collect();
         assert_eq!(ids, [JobId::from("b")]);
+        // A crash in the middle of a line: the torn line is skipped, the rest is kept.
+        std::fs::write(&path, format!("{}{{\"start\":{{\"job_id\":\"c\"", std::fs::read_to_string(&path).unwrap()))
+            .unwrap();
+        drop(j);
+        let (j, warning) = Journal::open(&path).unwrap();
+        assert!(warning.unwrap().contains("1 unreadable line"));
+        assert_eq!(j.interrupted().len(), 1);
     }
 }

@@ -194,3 +194,25 @@ fn a_second_signal_exits_at_once() {
     assert_eq!(code, Some(130), "{out}");
     assert!(out.contains("Received SIGTERM again: exiting now"), "{out}");
 }
+
+#[test]
+fn a_job_running_when_the_process_is_killed_is_reported_failed_by_the_next_start() {
+    let devnet = Devnet::start();
+    let home = temp_home();
+    let (agent, host) = agent_against(&home, &devnet);
+    devnet.dispatch_busy(&host, "doomed", u64::MAX);
+    assert!(devnet.wait_state("doomed", island::jobs::JobState::Streaming), "the job started");
+    agent.signal("KILL");
+    let (code, _) = agent.wait_exit();
+    assert_eq!(code, None, "killed");
+    let (again, _) = agent_against(&home, &devnet);
+    let failed = devnet.rt.block_on(devnet.double.wait_for(std::time::Duration::from_secs(30), |o| match o {
+        island::devnet::Observed::Status(s) if s.job_id == "doomed" && s.state == island::jobs::JobState::Failed => {
+            s.error.clone()
+        }
+        _ => None,
+    }));
+    assert_eq!(failed.as_deref(), Some("island restarted while the job ran"));
+    again.signal("TERM");
+    assert_eq!(again.wait_exit().0, Some(0));
+}

@@ -53,7 +53,14 @@ fn id_of(agent: &AgentHandle) -> String {
 }
 
 async fn seen<T>(double: &CoordinatorDouble, what: &str, pick: impl FnMut(&Observed) -> Option<T>) -> T {
-    double.wait_for(DEADLINE, pick).await.unwrap_or_else(|| panic!("the coordinator never saw {what}"))
+    double.wait_for(DEADLINE, pick).await.unwrap_or_else(|| {
+        let lines: Vec<String> =
+            log_hub().recent().into_iter().rev().take(60).map(|l| format!("{} {}", l.target, l.message)).collect();
+        panic!(
+            "the coordinator never saw {what}; history {:?}; recent log lines (newest first): {lines:#?}",
+            double.history()
+        )
+    })
 }
 
 /// States and output chunks of one job, in the order the coordinator saw them.
@@ -311,7 +318,7 @@ async fn a_job_taken_but_not_acked_by_a_dead_island_is_delivered_again() {
     // First start: the Island creates its consumer, then stops.
     let agent = start_linked(&home, config.clone(), TestRuntime::new()).await;
     let id = id_of(&agent);
-    wait_log("Subscribed to job assignments via JetStream").await;
+    wait_log(&format!("Subscribed to job assignments via JetStream host_id={id}")).await;
     agent.shutdown(Duration::ZERO).await;
     drop(agent);
     double
@@ -411,14 +418,14 @@ async fn without_a_jobs_stream_jobs_come_over_core_nats_until_the_stream_appears
     config.coordinator.stream_check_interval = Duration::from_millis(300);
     let agent = start_linked(&home, config, TestRuntime::new()).await;
     let id = id_of(&agent);
-    wait_log("Subscribed to job assignments via core NATS").await;
+    wait_log(&format!("via core NATS (no JOBS stream) host_id={id}")).await;
     double
         .dispatch(&id, &json!({"job_id": "core1", "input": {}, "lease_expires": 0, "runtime_type": "wasm"}))
         .await
         .unwrap();
     assert_eq!(wait_final(&double, "core1").await.state, JobState::Succeeded);
     double.create_jobs_stream().await.unwrap();
-    wait_log("switching job intake to JetStream").await;
+    wait_log(&format!("switching job intake to JetStream host_id={id}")).await;
     double
         .dispatch(&id, &json!({"job_id": "js1", "input": {}, "lease_expires": 0, "runtime_type": "wasm"}))
         .await
@@ -528,4 +535,54 @@ async fn shutdown_reports_the_final_state_of_a_cancelled_job() {
     assert_eq!(report.cancelled, [JobId::from("late")]);
     assert_eq!(wait_final(&double, "late").await.state, JobState::Cancelled);
     assert_eq!(agent.status().borrow().hosting, HostingState::Paused, "nothing runs or starts after shutdown");
+}
+
+#[tokio::test]
+async fn progress_and_images_reach_the_coordinator_and_an_image_too_large_fails_the_job() {
+    let double = double().await;
+    let home = temp_home();
+    let agent = start_linked(&home, linked_config(&double), TestRuntime::new()).await;
+    let id = id_of(&agent);
+    double
+        .dispatch(
+            &id,
+            &json!({"job_id": "pic", "input": {"progress": [1, 2], "image_bytes": 1000},
+                                 "lease_expires": 0, "runtime_type": "wasm"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(wait_final(&double, "pic").await.state, JobState::Succeeded);
+    let history = double.history();
+    let steps: Vec<u32> = history
+        .iter()
+        .filter_map(|o| match o {
+            Observed::Progress(p) if p.job_id == "pic" => Some(p.step),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps, [1, 2]);
+    let image = history
+        .iter()
+        .find_map(|o| match o {
+            Observed::Image(i) if i.job_id == "pic" => Some(i.clone()),
+            _ => None,
+        })
+        .expect("the image");
+    assert_eq!((image.image_data.len(), image.format.as_str(), image.width, image.seed), (1000, "png", 8, None));
+
+    double
+        .dispatch(
+            &id,
+            &json!({"job_id": "huge-pic", "input": {"image_bytes": 2_000_000},
+                                 "lease_expires": 0, "runtime_type": "wasm"}),
+        )
+        .await
+        .unwrap();
+    let end = wait_final(&double, "huge-pic").await;
+    assert_eq!(end.state, JobState::Failed);
+    assert!(
+        end.error.as_deref().unwrap().contains("larger than the coordinator's message limit of 1048576 bytes"),
+        "{end:?}"
+    );
+    agent.shutdown(Duration::ZERO).await;
 }

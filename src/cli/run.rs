@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use super::{config_error, run_until_signal};
+use super::{StopSignals, config_error, shutdown_on_signal};
 use crate::config::{self, Config};
 use crate::home::IslandHome;
 use crate::jobs::JobSpec;
@@ -81,15 +81,18 @@ pub(super) fn agent(home: IslandHome, path: &Path) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        info!("Agent running. Waiting for jobs...");
-        match run_until_signal(&handle, grace).await {
-            Ok(_) => ExitCode::SUCCESS,
+        // Handlers first: a stop signal sent once the owner sees "running" is always caught.
+        let signals = match StopSignals::install() {
+            Ok(s) => s,
             Err(e) => {
                 error!("cannot listen for stop signals: {e}");
                 handle.shutdown(grace).await;
-                ExitCode::FAILURE
+                return ExitCode::FAILURE;
             }
-        }
+        };
+        info!("Agent running. Waiting for jobs...");
+        shutdown_on_signal(signals, &handle, grace).await;
+        ExitCode::SUCCESS
     })
 }
 
@@ -117,20 +120,21 @@ pub(super) fn devnet(every: Duration) -> ExitCode {
             }
         };
         let _ = hub;
-        info!("Agent running. Waiting for jobs... (Ctrl-C stops the devnet)");
-        let grace = Duration::from_secs(5);
-        let result = tokio::select! {
-            r = run_until_signal(&agent, grace) => r.map(|_| ()),
-            () = crate::devnet::run::drive(&double, &agent, &url, &hash, every) => Ok(()),
-        };
-        drop(double);
-        match result {
-            Ok(()) => ExitCode::SUCCESS,
+        let signals = match StopSignals::install() {
+            Ok(s) => s,
             Err(e) => {
                 error!("cannot listen for stop signals: {e}");
-                ExitCode::FAILURE
+                return ExitCode::FAILURE;
             }
+        };
+        info!("Agent running. Waiting for jobs... (Ctrl-C stops the devnet)");
+        let grace = Duration::from_secs(5);
+        tokio::select! {
+            _ = shutdown_on_signal(signals, &agent, grace) => {}
+            () = crate::devnet::run::drive(&double, &agent, &url, &hash, every) => {}
         }
+        drop(double);
+        ExitCode::SUCCESS
     })
 }
 

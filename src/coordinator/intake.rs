@@ -29,7 +29,7 @@ pub(super) async fn run(link: Link) {
         match link.js.get_stream(subjects::JOBS_STREAM).await {
             Ok(mut stream) => match consumer(&link, &mut stream).await {
                 Ok(c) => {
-                    info!("Subscribed to job assignments via JetStream");
+                    info!(host_id = %link.host_id, "Subscribed to job assignments via JetStream");
                     pull_loop(&link, c).await;
                 }
                 Err(e) => {
@@ -193,7 +193,7 @@ async fn core_loop(link: &Link) {
     };
     // Subscribed means the server knows: jobs published after this line reach us.
     let _ = link.client.flush().await;
-    info!("Subscribed to job assignments via core NATS (no JOBS stream)");
+    info!(host_id = %link.host_id, "Subscribed to job assignments via core NATS (no JOBS stream)");
     let check = link.config.coordinator.stream_check_interval;
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + check, check);
     loop {
@@ -210,7 +210,7 @@ async fn core_loop(link: &Link) {
             }
             _ = tick.tick() => {
                 if link.js.get_stream(subjects::JOBS_STREAM).await.is_ok() {
-                    info!("The JOBS stream appeared; switching job intake to JetStream");
+                    info!(host_id = %link.host_id, "The JOBS stream appeared; switching job intake to JetStream");
                     let _ = sub.unsubscribe().await;
                     return;
                 }

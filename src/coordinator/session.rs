@@ -83,12 +83,14 @@ pub(crate) fn registration(host_id: &str, status: &Status, region: &str) -> Regi
 async fn register(link: &Link) {
     let msg = registration(&link.host_id, &link.status.borrow().clone(), &link.config.host.region);
     let body: bytes::Bytes = serde_json::to_vec(&msg).expect("serializes").into();
+    let mut pause = REGISTER_RETRY;
     loop {
         let request = async_nats::Request::new().payload(body.clone()).timeout(Some(HEARD_TIMEOUT));
         match link.client.send_request(subjects::REGISTER, request).await {
             Err(e) if matches!(e.kind(), RequestErrorKind::NoResponders | RequestErrorKind::Other) => {
-                debug!(error = %e, "registration not heard; sending again shortly");
-                tokio::time::sleep(REGISTER_RETRY).await;
+                debug!(error = %e, retry_in = ?pause, "registration not heard; sending it again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(REGISTER_RETRY_MAX);
             }
             // An answer, or silence from a listener (the reference coordinator does not answer).
             _ => break,
@@ -99,8 +101,9 @@ async fn register(link: &Link) {
 
 /// How long to wait for an answer to a registration before taking silence as heard.
 const HEARD_TIMEOUT: Duration = Duration::from_millis(500);
-/// Pause before sending an unheard registration again.
+/// Pause before sending an unheard registration again, doubled up to the maximum.
 const REGISTER_RETRY: Duration = Duration::from_millis(250);
+const REGISTER_RETRY_MAX: Duration = Duration::from_secs(15);
 
 /// Asks for a pairing code; returns when to ask next.
 async fn pair(link: &Link) -> Instant {

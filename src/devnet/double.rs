@@ -90,6 +90,8 @@ pub struct CoordinatorDouble {
     shared: Arc<Mutex<Shared>>,
     events: broadcast::Sender<(usize, Observed)>,
     token: CancellationToken,
+    /// Whether the `JOBS` stream was created (jobs then go through JetStream).
+    jobs_stream: std::sync::atomic::AtomicBool,
 }
 
 impl CoordinatorDouble {
@@ -116,6 +118,7 @@ impl CoordinatorDouble {
             shared: Arc::default(),
             events,
             token: CancellationToken::new(),
+            jobs_stream: false.into(),
         };
         if options.jobs_stream {
             double.create_jobs_stream().await?;
@@ -167,6 +170,7 @@ impl CoordinatorDouble {
                 ..Default::default()
             })
             .await?;
+        self.jobs_stream.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -184,7 +188,7 @@ impl CoordinatorDouble {
     /// When the server does not take it.
     pub async fn dispatch_raw(&self, host_id: &str, payload: Vec<u8>) -> Result<(), async_nats::Error> {
         let subject = subjects::jobs(host_id);
-        if self.js.get_stream(subjects::JOBS_STREAM).await.is_ok() {
+        if self.jobs_stream.load(std::sync::atomic::Ordering::Relaxed) {
             self.js.publish(subject, payload.into()).await?.await?;
         } else {
             self.client.publish(subject, payload.into()).await?;

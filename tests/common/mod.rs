@@ -36,7 +36,8 @@ pub fn temp_home() -> TempHome {
 }
 
 /// A runtime for tests, run as `wasm`. The job input says what the Cargo does:
-/// `{"tokens": ["a", "b"], "hold": true, "tokens_after": ["c"], "exit": 0, "ignore_cancel": false}`.
+/// `{"tokens": ["a", "b"], "progress": [1, 2], "image_bytes": 10, "hold": true,
+///   "tokens_after": ["c"], "exit": 0, "ignore_cancel": false}`.
 /// A holding job waits until [`TestRuntime::release`] or its cancel.
 pub struct TestRuntime {
     release: watch::Sender<bool>,
@@ -64,6 +65,15 @@ impl Runtime for TestRuntime {
             for t in input["tokens"].as_array().into_iter().flatten() {
                 let content = t.as_str().unwrap_or_default().to_string();
                 io.events.send(CargoEvent::Token { content }).await.expect("agent takes events");
+            }
+            for step in input["progress"].as_array().into_iter().flatten() {
+                let step = step.as_u64().unwrap_or(0) as u32;
+                io.events.send(CargoEvent::Progress { step, total: 2 }).await.expect("agent takes events");
+            }
+            if let Some(n) = input["image_bytes"].as_u64() {
+                let image =
+                    CargoEvent::Image { data: "A".repeat(n as usize), format: "png".into(), width: 8, height: 8 };
+                io.events.send(image).await.expect("agent takes events");
             }
             if input["hold"].as_bool().unwrap_or(false) {
                 let mut release = self.release.subscribe();

@@ -43,7 +43,9 @@ pub struct FetchPolicy {
 pub struct Fetcher {
     dir: PathBuf,
     policy: FetchPolicy,
-    http: reqwest::Client,
+    /// Built on the first download: loading the system's CA roots costs milliseconds at
+    /// start-up, and many Islands only ever run cached modules.
+    http: std::sync::OnceLock<reqwest::Client>,
     inflight: Mutex<HashMap<String, Arc<OnceCell<Fetched>>>>,
     downloads: AtomicU64,
 }
@@ -68,13 +70,24 @@ fn sha256_hex(bytes: &[u8]) -> String {
 impl Fetcher {
     /// A fetcher caching into `dir`.
     pub fn new(dir: PathBuf, policy: FetchPolicy) -> Self {
-        crate::tls::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(policy.timeout)
-            .user_agent(concat!("archipelag-island/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("an HTTP client with the default TLS settings");
-        Fetcher { dir, policy, http, inflight: Mutex::default(), downloads: AtomicU64::new(0) }
+        Fetcher {
+            dir,
+            policy,
+            http: std::sync::OnceLock::new(),
+            inflight: Mutex::default(),
+            downloads: AtomicU64::new(0),
+        }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            crate::tls::install_crypto_provider();
+            reqwest::Client::builder()
+                .timeout(self.policy.timeout)
+                .user_agent(concat!("archipelag-island/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .expect("an HTTP client with the default TLS settings")
+        })
     }
 
     /// Modules downloaded so far.
@@ -150,7 +163,7 @@ impl Fetcher {
         let max = self.policy.max_bytes;
         let fail = |what: String| Error::InvalidJob(format!("cannot fetch the module from {url}: {what}"));
         self.downloads.fetch_add(1, Ordering::Relaxed);
-        let resp = self.http.get(url).send().await.map_err(|e| fail(e.to_string()))?;
+        let resp = self.http().get(url).send().await.map_err(|e| fail(e.to_string()))?;
         if !resp.status().is_success() {
             return Err(fail(format!("HTTP {}", resp.status())));
         }
