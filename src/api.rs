@@ -82,6 +82,11 @@ pub struct Status {
     pub pairing: Pairing,
     /// Whether jobs are taken.
     pub hosting: HostingState,
+    /// Why hosting is paused or draining ("paused by the owner", "on battery", "outside
+    /// hosting hours"), for the status view and the tray.
+    pub pause_reason: Option<String>,
+    /// Why GPU jobs are not taken now (a shared GPU too hot), if so.
+    pub gpu_hold: Option<String>,
     /// The jobs running now.
     pub running: Vec<JobSummary>,
     /// Jobs that were running when the Island last stopped abruptly, still to be reported.

@@ -53,6 +53,9 @@ pub enum Error {
     /// A job was offered while hosting is not active.
     #[error("hosting is {0}: no new jobs are accepted")]
     NotHosting(HostingState),
+    /// GPU jobs are held (a shared GPU is too hot).
+    #[error("no GPU jobs are taken now: {0}")]
+    GpuHold(String),
     /// All job slots are taken.
     #[error("all {0} job slots are busy")]
     AtCapacity(usize),
@@ -102,7 +105,7 @@ impl Error {
             Error::State(_) => ErrorCode::State,
             Error::AlreadyRunning { .. } => ErrorCode::AlreadyRunning,
             Error::Home { .. } => ErrorCode::Home,
-            Error::NotHosting(_) => ErrorCode::NotHosting,
+            Error::NotHosting(_) | Error::GpuHold(_) => ErrorCode::NotHosting,
             Error::AtCapacity(_) => ErrorCode::AtCapacity,
             Error::DuplicateJob(_) => ErrorCode::DuplicateJob,
             Error::UnknownJob(_) => ErrorCode::UnknownJob,

@@ -13,7 +13,8 @@
 //! - [`home`]: the Island home directory (`~/.island`) and the single-agent lock.
 //! - [`logs`]: tracing set-up, the rotating log file, the in-memory ring for UIs and
 //!   secret redaction.
-//! - [`hardware`]: what this machine offers (CPU, memory, GPUs).
+//! - [`hardware`]: what this machine offers (CPU, memory, GPUs) and the GPU selection.
+//! - [`host_controls`]: thermal guard, pause on battery, hosting hours.
 //! - [`coordinator`]: the NATS link to the coordinator (wire types, subjects, the link).
 
 pub mod agent;
@@ -26,6 +27,7 @@ pub mod error;
 pub mod fsutil;
 pub mod hardware;
 pub mod home;
+pub mod host_controls;
 pub mod jobs;
 pub mod logs;
 pub mod pricing;

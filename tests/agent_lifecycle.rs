@@ -240,3 +240,52 @@ async fn job_slots_are_enforced() {
     assert!(matches!(full, Error::AtCapacity(1)), "{full}");
     agent.shutdown(Duration::ZERO).await;
 }
+
+#[tokio::test]
+async fn outside_hosting_hours_the_island_pauses_with_the_reason_and_a_reload_lifts_it() {
+    use island::host_controls::Day;
+    let home = temp_home();
+    let path = home.dir.path().join("config.toml");
+    // Hosting hours only on a day that is not today.
+    let today = chrono::Local::now().format("%a").to_string().to_lowercase();
+    let other = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].into_iter().find(|d| *d != today).unwrap();
+    std::fs::write(
+        &path,
+        format!("[host_controls]\npause_on_battery = false\n[host_controls.schedule]\n{other} = [\"00:00-24:00\"]\n"),
+    )
+    .unwrap();
+    let loaded = island::config::load(&path).unwrap();
+    assert_eq!(loaded.config.host_controls.schedule.len(), 1);
+    assert!(!loaded.config.host_controls.schedule.contains_key(&Day::Mon) || other == "mon");
+    let mut config = loaded.config;
+    config.agent.metrics_interval = Duration::from_millis(100);
+    let agent = Agent::builder(config)
+        .home(home.home.clone())
+        .hardware(test_hardware())
+        .config_path(&path)
+        .start()
+        .await
+        .unwrap();
+    let s = wait_status(&agent, "the schedule's pause", |s| s.hosting == HostingState::Paused).await;
+    assert_eq!(s.pause_reason.as_deref(), Some("outside hosting hours"));
+    let refused = agent.send(Command::Submit(Box::new(holding_job("late")))).await.unwrap_err();
+    assert!(matches!(refused, Error::NotHosting(HostingState::Paused)), "{refused}");
+    // Resuming does not override the schedule.
+    agent.send(Command::Resume).await.unwrap();
+    assert_eq!(agent.status().borrow().hosting, HostingState::Paused);
+    std::fs::write(&path, "[host_controls]\npause_on_battery = false\n").unwrap();
+    agent.send(Command::Reload).await.unwrap();
+    let s = wait_status(&agent, "hosting again", |s| s.hosting == HostingState::Hosting).await;
+    assert_eq!(s.pause_reason, None);
+    agent.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn bad_hosting_hours_are_a_positioned_config_error() {
+    let text = "[host_controls.schedule]\nmonday = [\"09:00-17:00\"]\n";
+    let e = island::config::parse(text, std::path::Path::new("c.toml")).unwrap_err().to_string();
+    assert!(e.contains("c.toml:2:1") && e.contains("unknown variant `monday`"), "{e}");
+    let text = "[host_controls.schedule]\nmon = [\"9-5\"]\n";
+    let e = island::config::parse(text, std::path::Path::new("c.toml")).unwrap_err().to_string();
+    assert!(e.contains("c.toml:2:7: `host_controls.schedule.mon`") && e.contains("expected hours like"), "{e}");
+}

@@ -173,3 +173,16 @@ fn no_arguments_prints_help_and_exits_0_and_version_works() {
     let v = island(home.dir.path()).arg("--version").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), format!("island {}", island::VERSION));
 }
+
+#[test]
+fn hardware_prints_what_was_detected() {
+    let home = temp_home();
+    let out = island(home.dir.path()).arg("hardware").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("Detected capabilities: ") && text.contains("Hardware tier: "), "{text}");
+    let json = island(home.dir.path()).args(["hardware", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(v["cpu_cores"].as_u64().unwrap() >= 1 && v["ram_mb"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["gpus"].is_array());
+}

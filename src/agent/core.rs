@@ -16,7 +16,8 @@ use crate::config::{self, Config};
 use crate::coordinator::messages::PreloadRecommendation;
 use crate::error::{Error, Result};
 use crate::fsutil::unix_ms;
-use crate::hardware::Usage;
+use crate::hardware::Sample;
+use crate::host_controls::{ThermalGuard, battery_reason, schedule_reason};
 use crate::jobs::executor::{ExecContext, JobUpdate, execute};
 use crate::jobs::{JobId, JobOutcome, JobReport, JobSpec, JobState};
 use crate::runtimes::{Runtime, RuntimeKind};
@@ -31,7 +32,7 @@ pub(crate) enum Request {
     /// Shutdown deadline: cancel every job; answers with the jobs cancelled.
     CancelAll(oneshot::Sender<Vec<JobId>>),
     /// New live machine figures.
-    Usage(Usage),
+    Usage(Sample),
     /// The coordinator link changed state.
     Link(LinkStatus),
     /// A pairing code arrived, or the coordinator said this Island is paired.
@@ -65,6 +66,13 @@ pub(crate) struct Core {
     pub root: CancellationToken,
     pub running: BTreeMap<JobId, RunningJob>,
     pub hosting: HostingState,
+    /// The owner paused hosting (kept in `state.json`).
+    pub manual_paused: bool,
+    /// Why hosting is paused automatically (battery, schedule), if it is.
+    pub auto_pause: Option<String>,
+    /// Why GPU jobs are held (a hot GPU), if they are.
+    pub gpu_hold: Option<String>,
+    pub thermal: ThermalGuard,
     pub stopping: bool,
     pub counters: Counters,
     pub reports: mpsc::UnboundedSender<JobReport>,
@@ -100,18 +108,14 @@ impl Core {
             }
             Request::BeginShutdown(reply) => {
                 self.stopping = true;
-                if self.hosting == HostingState::Hosting {
-                    self.set_hosting(HostingState::Draining);
-                }
+                self.refresh_hosting();
                 let _ = reply.send(self.running.keys().cloned().collect());
             }
             Request::CancelAll(reply) => {
                 let ids = self.cancel_all();
                 let _ = reply.send(ids);
             }
-            Request::Usage(usage) => {
-                self.status.send_modify(|s| s.hardware.usage = usage);
-            }
+            Request::Usage(sample) => self.on_sample(sample),
             Request::Link(link) => {
                 self.status.send_modify(|s| s.link = link.clone());
                 let _ = self.events.send(Event::Link(link));
@@ -183,6 +187,7 @@ impl Core {
 
     fn apply_config(&mut self, config: Config) {
         crate::logs::redact_secrets(config.secrets());
+        self.status.send_modify(|s| s.hardware.select_gpus(&config.workload.gpu_devices));
         self.config = config;
         self.publish();
         let _ = self.events.send(Event::ConfigApplied);
@@ -190,12 +195,12 @@ impl Core {
 
     fn pause(&mut self, now: bool) -> Result<()> {
         self.state.update(|s| s.paused = true)?;
+        self.manual_paused = true;
         if now {
             self.cancel_all();
         }
-        let next = if self.running.is_empty() { HostingState::Paused } else { HostingState::Draining };
-        info!(hosting = %next, cancel_running = now, "Hosting paused by the owner");
-        self.set_hosting(next);
+        info!(cancel_running = now, "Hosting paused by the owner");
+        self.refresh_hosting();
         Ok(())
     }
 
@@ -204,9 +209,63 @@ impl Core {
             return Err(Error::Stopped);
         }
         self.state.update(|s| s.paused = false)?;
-        info!("Hosting resumed");
-        self.set_hosting(HostingState::Hosting);
+        self.manual_paused = false;
+        match &self.auto_pause {
+            Some(reason) => info!("Hosting resumed by the owner, but it stays paused: {reason}"),
+            None => info!("Hosting resumed"),
+        }
+        self.refresh_hosting();
         Ok(())
+    }
+
+    /// Applies a metrics sample and the owner's protections it drives.
+    fn on_sample(&mut self, sample: Sample) {
+        let controls = &self.config.host_controls;
+        let temps: Vec<(u32, Option<u32>)> = {
+            let hw = &self.status.borrow().hardware;
+            let live = |i: u32| sample.gpus.iter().find(|(j, _)| *j == i).and_then(|(_, l)| l.temperature_c);
+            hw.selected_gpus().map(|g| (g.index, live(g.index))).collect()
+        };
+        let gpu_hold =
+            self.thermal.update(&temps, controls.max_gpu_temp_c.get() as u32, controls.temp_hysteresis_c.get() as u32);
+        let now = chrono::Local::now().naive_local();
+        let auto = battery_reason(sample.usage.on_battery, controls.pause_on_battery)
+            .or_else(|| schedule_reason(&controls.schedule, now));
+        if gpu_hold != self.gpu_hold {
+            match &gpu_hold {
+                Some(r) => warn!("Taking no GPU jobs until the GPU cools: {r}"),
+                None => info!("GPUs cooled down; taking GPU jobs again"),
+            }
+            self.gpu_hold = gpu_hold;
+        }
+        if auto != self.auto_pause {
+            match &auto {
+                Some(r) => info!("Hosting paused automatically: {r}"),
+                None => info!("Automatic pause over; hosting again unless the owner paused"),
+            }
+            self.auto_pause = auto;
+        }
+        self.status.send_modify(|s| {
+            s.hardware.usage = sample.usage;
+            for (index, live) in &sample.gpus {
+                if let Some(g) = s.hardware.gpus.iter_mut().find(|g| g.index == *index) {
+                    g.live = Some(*live);
+                }
+            }
+        });
+        self.refresh_hosting();
+    }
+
+    /// Hosting follows the owner's pause, the automatic pauses and shutdown; with any of
+    /// them, running jobs finish (draining) and then hosting is paused.
+    fn refresh_hosting(&mut self) {
+        let hold = self.stopping || self.manual_paused || self.auto_pause.is_some();
+        let next = match (hold, self.running.is_empty()) {
+            (false, _) => HostingState::Hosting,
+            (true, true) => HostingState::Paused,
+            (true, false) => HostingState::Draining,
+        };
+        self.set_hosting(next);
     }
 
     fn cancel_all(&mut self) -> Vec<JobId> {
@@ -232,6 +291,11 @@ impl Core {
         }
         if self.running.contains_key(&spec.id) {
             return Err(Error::DuplicateJob(spec.id));
+        }
+        if let Some(reason) = &self.gpu_hold
+            && self.needs_gpu(&spec)
+        {
+            return Err(Error::GpuHold(reason.clone()));
         }
         if self.running.len() >= self.slots() {
             return Err(Error::AtCapacity(self.slots()));
@@ -272,6 +336,15 @@ impl Core {
         Ok(())
     }
 
+    /// GPU jobs: native model runtimes, and containers while GPUs are shared.
+    fn needs_gpu(&self, spec: &JobSpec) -> bool {
+        match spec.runtime {
+            RuntimeKind::Llmcpp | RuntimeKind::Diffusers => true,
+            RuntimeKind::Container => self.status.borrow().hardware.selected_gpus().next().is_some(),
+            RuntimeKind::Wasm | RuntimeKind::Onnx => false,
+        }
+    }
+
     fn runtime_for(&self, kind: RuntimeKind) -> Option<Arc<dyn Runtime>> {
         self.runtimes.get(&kind).cloned()
     }
@@ -307,9 +380,7 @@ impl Core {
         }
         self.report(&id, summary.state, summary.error.clone());
         let _ = self.events.send(Event::Job(summary));
-        if self.running.is_empty() && self.hosting == HostingState::Draining {
-            self.set_hosting(HostingState::Paused);
-        }
+        self.refresh_hosting();
     }
 
     fn report(&self, id: &JobId, state: JobState, error: Option<String>) {
@@ -336,6 +407,9 @@ impl Core {
             s.pricing = self.config.pricing.clone();
             s.preload_hints = self.preload_hints.clone();
             s.hosting = self.hosting;
+            s.pause_reason =
+                if self.manual_paused { Some("paused by the owner".to_string()) } else { self.auto_pause.clone() };
+            s.gpu_hold = self.gpu_hold.clone();
             s.running = self.running.values().map(|j| j.summary.clone()).collect();
             s.interrupted = self.journal.interrupted().into_iter().map(|e| e.job_id).collect();
             s.max_concurrent_jobs = slots;

@@ -126,7 +126,11 @@ impl AgentBuilder {
             Some(hw) => hw,
             None => tokio::task::spawn_blocking(Hardware::detect).await.unwrap_or_default(),
         };
+        let mut hardware = hardware;
+        hardware.select_gpus(&self.config.workload.gpu_devices);
         info!("Detected capabilities: {}", hardware.summary());
+        let (ram, vram) = hardware.tier();
+        info!("Hardware tier: {ram}MB RAM, {vram}MB VRAM");
         let paused = state.get().paused;
         if let Some(id) = &self.config.host_id {
             info!(host_id = %id, "Island id set by the configuration's host_id");
@@ -141,6 +145,7 @@ impl AgentBuilder {
         let jobs_tracker = TaskTracker::new();
         let alive = Alive::default();
         let metrics_interval = self.config.agent.metrics_interval;
+        let cache_dir = self.config.model_cache.cache_dir.clone().unwrap_or_else(|| self.home.model_cache_dir());
         let cancel_grace = self.config.agent.cancel_grace;
         let runtimes: HashMap<_, _> = self.runtimes.into_iter().map(|r| (r.kind(), r)).collect();
         let mut runtime_names: Vec<String> = runtimes.keys().map(|k| k.to_string()).collect();
@@ -160,6 +165,10 @@ impl AgentBuilder {
             root: root.clone(),
             running: BTreeMap::new(),
             hosting: if paused { HostingState::Paused } else { HostingState::Hosting },
+            manual_paused: paused,
+            auto_pause: None,
+            gpu_hold: None,
+            thermal: Default::default(),
             stopping: false,
             counters: Counters::default(),
             reports: reports_tx,
@@ -172,7 +181,8 @@ impl AgentBuilder {
         // Watchers see the full state (paused, interrupted jobs, slots) from the first borrow.
         core.publish();
         spawn_named(&tracker, &alive, "agent", core.run(req_rx));
-        spawn_named(&tracker, &alive, "metrics", metrics_task(metrics_interval, root.clone(), req_tx.clone()));
+        let metrics = metrics_task(metrics_interval, root.clone(), req_tx.clone(), cache_dir);
+        spawn_named(&tracker, &alive, "metrics", metrics);
         if let Some(config) = link_config {
             let cx = LinkContext {
                 config,
@@ -212,12 +222,23 @@ impl AgentBuilder {
     }
 }
 
+/// Helpers for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    /// A plain status.
+    pub fn status() -> crate::api::Status {
+        super::initial_status("test".into(), crate::hardware::Hardware::default())
+    }
+}
+
 fn initial_status(island_id: String, hardware: Hardware) -> Status {
     Status {
         island_id,
         version: crate::VERSION.to_string(),
         link: LinkStatus { state: LinkState::Idle, reason: Some("no coordinator link is running".into()) },
         pairing: Pairing::default(),
+        pause_reason: None,
+        gpu_hold: None,
         pricing: Default::default(),
         preload_hints: Vec::new(),
         hosting: HostingState::Hosting,
@@ -229,15 +250,18 @@ fn initial_status(island_id: String, hardware: Hardware) -> Status {
     }
 }
 
-async fn metrics_task(period: Duration, token: CancellationToken, requests: mpsc::Sender<Request>) {
-    let sampler = Arc::new(std::sync::Mutex::new(Sampler::default()));
+async fn metrics_task(period: Duration, token: CancellationToken, requests: mpsc::Sender<Request>, disk_of: PathBuf) {
+    let sampler = match tokio::task::spawn_blocking(move || Sampler::new(disk_of)).await {
+        Ok(s) => Arc::new(std::sync::Mutex::new(s)),
+        Err(_) => return,
+    };
     every(period, token, || {
         let sampler = sampler.clone();
         let requests = requests.clone();
         async move {
             let sample = tokio::task::spawn_blocking(move || sampler.lock().expect("sampler").sample()).await;
-            if let Ok(Some(usage)) = sample {
-                let _ = requests.send(Request::Usage(usage)).await;
+            if let Ok(sample) = sample {
+                let _ = requests.send(Request::Usage(sample)).await;
             }
         }
     })

@@ -54,6 +54,12 @@ pub enum Sub {
         #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         every: std::time::Duration,
     },
+    /// Show the hardware Island detects, the GPUs it shares and their live figures.
+    Hardware {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a WASM Cargo locally and print what it says (for Cargo authors).
     RunWasm {
         /// A .wasm file, or an http(s) URL.
@@ -97,6 +103,7 @@ pub fn main() -> ExitCode {
         Some(Sub::Config { action: ConfigAction::Check }) => config_check(&config_path),
         Some(Sub::Identity { action: IdentityAction::Reset { yes } }) => identity_reset(&home, yes),
         Some(Sub::Devnet { every }) => run::devnet(every),
+        Some(Sub::Hardware { json }) => hardware(&home, &config_path, json),
         Some(Sub::RunWasm { module, input, tier }) => run::run_wasm(&home, &config_path, &module, &input, tier),
         None if cli.agent => run::agent(home, &config_path),
         None => {
@@ -144,6 +151,62 @@ fn config_check(path: &Path) -> ExitCode {
         }
         Err(e) => config_error(&e),
     }
+}
+
+fn hardware(home: &IslandHome, path: &Path, json: bool) -> ExitCode {
+    let config = match path.exists().then(|| config::load(path)).transpose() {
+        Ok(loaded) => loaded.map(|l| l.config).unwrap_or_default(),
+        Err(e) => return config_error(&e),
+    };
+    let mut hw = crate::hardware::Hardware::detect();
+    hw.select_gpus(&config.workload.gpu_devices);
+    let cache = config.model_cache.cache_dir.clone().unwrap_or_else(|| home.model_cache_dir());
+    let mut sampler = crate::hardware::Sampler::new(cache);
+    sampler.sample();
+    // CPU load needs two samples some time apart.
+    std::thread::sleep(std::time::Duration::from_millis(250));
+    let sample = sampler.sample();
+    hw.usage = sample.usage;
+    for (index, live) in sample.gpus {
+        if let Some(g) = hw.gpus.iter_mut().find(|g| g.index == index) {
+            g.live = Some(live);
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&hw).expect("hardware serializes"));
+        return ExitCode::SUCCESS;
+    }
+    let (ram, vram) = hw.tier();
+    println!("Detected capabilities: {}", hw.summary());
+    println!("Hardware tier: {ram}MB RAM, {vram}MB VRAM");
+    println!("CPU: {} ({} logical cores, {:.0}% busy)", hw.cpu_model, hw.cpu_cores, hw.usage.cpu_percent);
+    println!("Memory: {} of {} MB in use", hw.usage.memory_used_mb, hw.ram_mb);
+    println!("Model cache disk: {} of {} GB used", hw.usage.disk_used_gb, hw.usage.disk_total_gb);
+    let power = match hw.usage.on_battery {
+        Some(true) => "on battery",
+        Some(false) => "on mains power",
+        None => "no battery",
+    };
+    println!("Power: {power}");
+    for g in &hw.gpus {
+        let shared = if g.selected { "shared" } else { "not shared" };
+        let live = g.live.unwrap_or_default();
+        let show = |v: Option<String>| v.unwrap_or_else(|| "n/a".into());
+        println!(
+            "GPU {}: {} ({} MB, {shared}) uuid {} driver {} | load {} | memory used {} | {} | power {} of {}",
+            g.index,
+            g.name,
+            g.vram_mb,
+            show(g.uuid.clone()),
+            show(g.driver_version.clone()),
+            show(live.utilization_percent.map(|u| format!("{u}%"))),
+            show(live.memory_used_mb.map(|m| format!("{m} MB"))),
+            show(live.temperature_c.map(|t| format!("{t} °C"))),
+            show(live.power_draw_w.map(|w| format!("{w:.0} W"))),
+            show(live.power_limit_w.map(|w| format!("{w:.0} W"))),
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 fn identity_reset(home: &IslandHome, yes: bool) -> ExitCode {

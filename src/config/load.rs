@@ -95,8 +95,10 @@ pub(super) const KNOWN: &[(&str, &[&str])] = &[
             "agent",
             "logs",
             "wasm",
+            "host_controls",
         ],
     ),
+    ("host_controls", &["max_gpu_temp_c", "temp_hysteresis_c", "pause_on_battery", "schedule"]),
     ("host", &["name", "region"]),
     (
         "coordinator",
@@ -339,6 +341,7 @@ mod tests {
         });
         c.agent.max_concurrent_jobs = Some(super::super::Bounded::new(2).unwrap());
         c.wasm.local_dir = Some("/w".into());
+        c.host_controls.schedule.insert(crate::host_controls::Day::Mon, vec!["09:00-17:00".parse().unwrap()]);
         c.wasm.max_run_time = Some(std::time::Duration::from_secs(1));
         c.wasm.max_memory_mb = Some(super::super::Bounded::new(64).unwrap());
         let value = toml::Value::try_from(&c).unwrap();
@@ -347,7 +350,7 @@ mod tests {
                 for (k, inner) in t {
                     found.push((prefix.to_string(), k.clone()));
                     let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                    if p != "pricing.workloads" {
+                    if p != "pricing.workloads" && p != "host_controls.schedule" {
                         walk(&p, inner, found);
                     }
                 }

@@ -54,6 +54,8 @@ pub struct Config {
     pub logs: LogsConfig,
     /// WASM Cargos.
     pub wasm: WasmConfig,
+    /// Thermal guard, pause on battery, hosting hours.
+    pub host_controls: crate::host_controls::HostControlsConfig,
 }
 
 /// `[wasm]`

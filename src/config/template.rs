@@ -68,6 +68,17 @@ require_digest = false
 # max_concurrent_jobs = 2     # default: from CPU cores and memory
 # metrics_interval = "5s"     # how often live machine figures refresh
 #
+# [host_controls]
+# max_gpu_temp_c = 85         # no new GPU jobs while a shared GPU is this hot...
+# temp_hysteresis_c = 5       # ...until it is this much cooler
+# pause_on_battery = true     # laptops: pause hosting on battery power
+# [host_controls.schedule]    # hosting hours; always when no day is listed
+# mon = ["09:00-17:00"]       # mon ... sun; "22:00-06:00" runs past midnight
+#
+# [wasm]
+# max_run_time = "60s"        # caps every sandbox tier's time limit
+# local_dir = "/home/me/cargos"  # file:// module URLs allowed only under this directory
+#
 # [logs]
 # file_max_mb = 10            # rotate logs/island.log at this size
 # file_keep = 5               # rotated files kept

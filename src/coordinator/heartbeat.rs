@@ -3,11 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use super::messages::{CacheStats, Heartbeat, PerformanceEstimates, SystemMetrics};
+use super::messages::{CacheStats, GpuMetrics, Heartbeat, PerformanceEstimates, SystemMetrics};
 use super::{Link, subjects};
 use crate::agent::tasks::every;
 use crate::api::{HostingState, Status};
 use crate::fsutil::unix_ms;
+use crate::hardware::bandwidth;
 use crate::pricing::asking_prices;
 
 /// How long the round-trip probe may take before the heartbeat goes without it.
@@ -39,20 +40,24 @@ pub fn build(status: &Status, host_id: &str, runtimes: &[String], rtt_ms: Option
     let hw = &status.hardware;
     let usage = &hw.usage;
     let paused = status.hosting != HostingState::Hosting;
-    let first_gpu_vram = hw.gpus.first().map(|g| g.vram_mb);
-    // Without a model table (hardware issue) the reference's fallback rule applies:
-    // 40 GB/s per GB of VRAM, 200 when the size is unknown.
-    let bandwidth = first_gpu_vram.map(|mb| if mb == 0 { 200.0 } else { mb as f32 / 1024.0 * 40.0 });
-    let tok_s = first_gpu_vram.zip(bandwidth).map(|(mb, bw)| {
-        let f = if mb == 0 {
-            0.3
-        } else if mb >= 4608 {
-            1.0
-        } else {
-            0.5
-        };
-        (bw / 4.5 * 0.55 * f).round()
-    });
+    let first = hw.selected_gpus().next();
+    let bandwidth = first.map(|g| bandwidth::gb_per_s(&g.name, g.vram_mb));
+    let tok_s = first.zip(bandwidth).map(|(g, bw)| bandwidth::llm_tokens_per_s(bw, g.vram_mb));
+    // `[N/A]` figures are sent as 0, as the reference does.
+    let gpus: Vec<GpuMetrics> = hw
+        .selected_gpus()
+        .filter_map(|g| {
+            let live = g.live?;
+            Some(GpuMetrics {
+                index: g.index,
+                utilization_percent: live.utilization_percent.unwrap_or(0),
+                memory_used_mb: live.memory_used_mb.unwrap_or(0),
+                memory_total_mb: g.vram_mb,
+                temperature_c: live.temperature_c.unwrap_or(0),
+                power_draw_w: live.power_draw_w.unwrap_or(0.0),
+            })
+        })
+        .collect();
     Heartbeat {
         host_id: host_id.to_string(),
         status: if paused { "paused" } else { "online" }.to_string(),
@@ -66,7 +71,7 @@ pub fn build(status: &Status, host_id: &str, runtimes: &[String], rtt_ms: Option
             disk_used_gb: usage.disk_used_gb,
             disk_total_gb: usage.disk_total_gb,
         }),
-        gpus: None,
+        gpus: (!gpus.is_empty()).then_some(gpus),
         active_job_metrics: None,
         cache: CacheStats::default(),
         performance_estimates: PerformanceEstimates {
@@ -79,5 +84,47 @@ pub fn build(status: &Status, host_id: &str, runtimes: &[String], rtt_ms: Option
             public_addr: None,
         },
         asking_prices: asking_prices(&status.pricing),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hardware::{Gpu, GpuLive, Hardware};
+
+    #[test]
+    fn only_shared_gpus_appear_with_their_figures_and_estimates() {
+        let live = GpuLive {
+            utilization_percent: Some(87),
+            memory_used_mb: Some(9120),
+            temperature_c: Some(66),
+            power_draw_w: Some(301.4),
+            power_limit_w: None,
+        };
+        let gpu = |index: u32, name: &str, selected: bool| Gpu {
+            index,
+            name: name.into(),
+            vram_mb: 24564,
+            uuid: None,
+            driver_version: None,
+            selected,
+            live: Some(live),
+        };
+        let mut status = crate::agent::tests_support::status();
+        status.hardware = Hardware {
+            cpu_cores: 32,
+            ram_mb: 65536,
+            gpus: vec![gpu(0, "NVIDIA GeForce RTX 4090", true), gpu(1, "NVIDIA T4", false)],
+            ..Hardware::default()
+        };
+        let hb = build(&status, "h", &[], None, 1);
+        let gpus = hb.gpus.unwrap();
+        assert_eq!(gpus.len(), 1, "the unshared GPU is left out");
+        assert_eq!((gpus[0].index, gpus[0].utilization_percent, gpus[0].temperature_c), (0, 87, 66));
+        assert_eq!(hb.performance_estimates.gpu_bandwidth_gb_s, Some(1008.0));
+        assert_eq!(hb.performance_estimates.estimated_llm_tok_s, Some(123.0));
+        status.hardware.gpus[0].selected = false;
+        let hb = build(&status, "h", &[], None, 1);
+        assert!(hb.gpus.is_none() && hb.performance_estimates.gpu_bandwidth_gb_s.is_none());
     }
 }

@@ -63,7 +63,8 @@ async fn sleep_until(at: Option<Instant>) {
 /// The registration message for this machine.
 pub(crate) fn registration(host_id: &str, status: &Status, region: &str) -> RegisterHost {
     let hw = &status.hardware;
-    let first = hw.gpus.first();
+    // Only the GPUs the owner shares are offered (the reference reports the first GPU found).
+    let first = hw.selected_gpus().next();
     RegisterHost {
         host_id: host_id.to_string(),
         capabilities: Capabilities {

@@ -109,6 +109,8 @@ pub fn test_config() -> Config {
     let mut c = Config::default();
     c.agent.cancel_grace = Duration::from_secs(2);
     c.agent.max_concurrent_jobs = Some(island::config::Bounded::new(4).unwrap());
+    // Tests must not pause because the machine running them is a laptop on battery.
+    c.host_controls.pause_on_battery = false;
     c
 }
 

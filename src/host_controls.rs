@@ -1,0 +1,218 @@
+//! The owner's protections, decided from plain inputs: a thermal guard for shared GPUs, a
+//! pause on battery power, and hosting hours per weekday. The agent task feeds these
+//! decisions with each metrics sample; every automatic pause carries its reason for the
+//! status and the tray.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{Datelike, NaiveDateTime, NaiveTime, Weekday};
+use serde::{Deserialize, Serialize};
+
+use crate::config::types::Bounded;
+
+/// `[host_controls]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HostControlsConfig {
+    /// Stop taking GPU jobs when a shared GPU reaches this temperature, °C.
+    pub max_gpu_temp_c: Bounded<40, 120>,
+    /// Take GPU jobs again once every shared GPU is this much below the limit, °C.
+    pub temp_hysteresis_c: Bounded<1, 40>,
+    /// Pause hosting while the machine runs on battery power.
+    pub pause_on_battery: bool,
+    /// Hosting hours per weekday (`mon` … `sun` → `["HH:MM-HH:MM", …]`); a day left out
+    /// hosts nothing. Always hosting when empty.
+    pub schedule: BTreeMap<Day, Vec<Hours>>,
+}
+
+impl Default for HostControlsConfig {
+    fn default() -> Self {
+        HostControlsConfig {
+            max_gpu_temp_c: Bounded::new(85).expect("in range"),
+            temp_hysteresis_c: Bounded::new(5).expect("in range"),
+            pause_on_battery: true,
+            schedule: BTreeMap::new(),
+        }
+    }
+}
+
+/// A weekday key of the schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)]
+pub enum Day {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+impl Day {
+    fn of(w: Weekday) -> Day {
+        match w {
+            Weekday::Mon => Day::Mon,
+            Weekday::Tue => Day::Tue,
+            Weekday::Wed => Day::Wed,
+            Weekday::Thu => Day::Thu,
+            Weekday::Fri => Day::Fri,
+            Weekday::Sat => Day::Sat,
+            Weekday::Sun => Day::Sun,
+        }
+    }
+}
+
+/// `HH:MM-HH:MM`; an end at or before the start runs past midnight into the next day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hours {
+    start: NaiveTime,
+    /// `None` for `24:00`.
+    end: Option<NaiveTime>,
+}
+
+impl FromStr for Hours {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("expected hours like \"09:00-17:00\", found \"{s}\"");
+        let (a, b) = s.trim().split_once('-').ok_or_else(bad)?;
+        let time = |t: &str| NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| bad());
+        let end = if b.trim() == "24:00" { None } else { Some(time(b)?) };
+        Ok(Hours { start: time(a)?, end })
+    }
+}
+
+impl fmt::Display for Hours {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let end = self.end.map_or("24:00".to_string(), |e| e.format("%H:%M").to_string());
+        write!(f, "{}-{end}", self.start.format("%H:%M"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Hours {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Hours {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl Hours {
+    fn overnight(&self) -> bool {
+        self.end.is_some_and(|e| e <= self.start)
+    }
+    /// Covers `t` on its own day.
+    fn covers_same_day(&self, t: NaiveTime) -> bool {
+        t >= self.start && (self.overnight() || self.end.is_none_or(|e| t < e))
+    }
+    /// Covers `t` on the next day (the part after midnight).
+    fn covers_next_day(&self, t: NaiveTime) -> bool {
+        self.overnight() && self.end.is_some_and(|e| t < e)
+    }
+}
+
+/// Why hosting pauses by schedule at `now` (local time), if it does.
+pub fn schedule_reason(schedule: &BTreeMap<Day, Vec<Hours>>, now: NaiveDateTime) -> Option<String> {
+    if schedule.is_empty() {
+        return None;
+    }
+    let (today, t) = (Day::of(now.weekday()), now.time());
+    let yesterday = Day::of(now.weekday().pred());
+    let on = schedule.get(&today).is_some_and(|hs| hs.iter().any(|h| h.covers_same_day(t)))
+        || schedule.get(&yesterday).is_some_and(|hs| hs.iter().any(|h| h.covers_next_day(t)));
+    (!on).then(|| "outside hosting hours".to_string())
+}
+
+/// Why hosting pauses for power, if it does.
+pub fn battery_reason(on_battery: Option<bool>, pause_on_battery: bool) -> Option<String> {
+    (pause_on_battery && on_battery == Some(true)).then(|| "on battery".to_string())
+}
+
+/// Remembers which shared GPUs are too hot, with hysteresis.
+#[derive(Debug, Default)]
+pub struct ThermalGuard {
+    hot: BTreeSet<u32>,
+}
+
+impl ThermalGuard {
+    /// Updates from `(gpu index, temperature)` of the shared GPUs; returns why GPU jobs are
+    /// held, if they are.
+    pub fn update(&mut self, temps: &[(u32, Option<u32>)], limit: u32, hysteresis: u32) -> Option<String> {
+        for (index, temp) in temps {
+            match temp {
+                Some(t) if *t >= limit => {
+                    self.hot.insert(*index);
+                }
+                Some(t) if *t + hysteresis <= limit => {
+                    self.hot.remove(index);
+                }
+                _ => {}
+            }
+        }
+        self.hot.retain(|i| temps.iter().any(|(j, _)| j == i));
+        let hot: Vec<String> = self
+            .hot
+            .iter()
+            .map(|i| {
+                let t = temps.iter().find(|(j, _)| j == i).and_then(|(_, t)| *t).unwrap_or(limit);
+                format!("GPU {i} at {t} °C")
+            })
+            .collect();
+        (!hot.is_empty()).then(|| format!("{} (limit {limit} °C)", hot.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(day: u32, hm: &str) -> NaiveDateTime {
+        // 2026-11-30 is a Monday.
+        let monday = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        (monday + chrono::Days::new(u64::from(day) - 1)).and_time(NaiveTime::parse_from_str(hm, "%H:%M").unwrap())
+    }
+
+    #[test]
+    fn the_schedule_follows_hours_per_day_including_overnight() {
+        let mut s: BTreeMap<Day, Vec<Hours>> = BTreeMap::new();
+        assert_eq!(schedule_reason(&s, at(1, "03:00")), None, "no schedule: always");
+        s.insert(Day::Mon, vec!["09:00-17:00".parse().unwrap(), "22:00-06:00".parse().unwrap()]);
+        s.insert(Day::Tue, vec!["00:00-24:00".parse().unwrap()]);
+        assert_eq!(schedule_reason(&s, at(1, "09:00")), None);
+        assert_eq!(schedule_reason(&s, at(1, "16:59")), None);
+        assert_eq!(schedule_reason(&s, at(1, "17:00")).as_deref(), Some("outside hosting hours"));
+        assert_eq!(schedule_reason(&s, at(1, "23:30")), None, "overnight range, first part");
+        assert_eq!(schedule_reason(&s, at(2, "05:59")), None, "overnight range, next morning");
+        assert_eq!(schedule_reason(&s, at(2, "23:59")), None, "all day Tuesday");
+        assert!(schedule_reason(&s, at(3, "05:00")).is_some(), "Wednesday is not listed");
+        assert!("9-17".parse::<Hours>().is_err());
+        assert_eq!("22:00-06:00".parse::<Hours>().unwrap().to_string(), "22:00-06:00");
+    }
+
+    #[test]
+    fn battery_pauses_only_when_asked_and_known() {
+        assert_eq!(battery_reason(Some(true), true).as_deref(), Some("on battery"));
+        assert_eq!(battery_reason(Some(true), false), None);
+        assert_eq!(battery_reason(Some(false), true), None);
+        assert_eq!(battery_reason(None, true), None);
+    }
+
+    #[test]
+    fn the_thermal_guard_holds_until_the_gpu_cools_below_the_hysteresis() {
+        let mut g = ThermalGuard::default();
+        assert_eq!(g.update(&[(0, Some(80))], 85, 5), None);
+        assert_eq!(g.update(&[(0, Some(86))], 85, 5).as_deref(), Some("GPU 0 at 86 °C (limit 85 °C)"));
+        assert!(g.update(&[(0, Some(82))], 85, 5).is_some(), "still within the hysteresis");
+        assert!(g.update(&[(0, None)], 85, 5).is_some(), "no reading keeps the hold");
+        assert_eq!(g.update(&[(0, Some(80))], 85, 5), None);
+        assert!(g.update(&[(1, Some(90))], 85, 5).is_some());
+        assert_eq!(g.update(&[], 85, 5), None, "a GPU no longer shared no longer holds");
+    }
+}
