@@ -92,32 +92,10 @@ async fn echo_reads_stdin_and_streams_status_token_done() {
     );
 }
 
-const READY_THEN_LOOP: &str = r#"(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 16) "{\"type\":\"status\",\"message\":\"ready\"}\n")
-  (func (export "_start")
-    (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 36))
-    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
-    (loop $forever (br $forever))))"#;
+const READY_THEN_LOOP: &str = include_str!("fixtures/ready-then-loop.wat");
 
-/// 275 000 lines of `{"type":"token","content":"NNNNNNNN"}` (38 bytes each, 10.45 MB).
-const BIG_OUTPUT: &str = r#"(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 100) "{\"type\":\"token\",\"content\":\"00000000\"}\n")
-  (func (export "_start") (local $i i32) (local $v i32) (local $p i32)
-    (loop $each
-      (local.set $v (local.get $i)) (local.set $p (i32.const 134))
-      (loop $digit
-        (i32.store8 (local.get $p) (i32.add (i32.const 48) (i32.rem_u (local.get $v) (i32.const 10))))
-        (local.set $v (i32.div_u (local.get $v) (i32.const 10)))
-        (local.set $p (i32.sub (local.get $p) (i32.const 1)))
-        (br_if $digit (i32.ge_u (local.get $p) (i32.const 127))))
-      (i32.store (i32.const 0) (i32.const 100)) (i32.store (i32.const 4) (i32.const 38))
-      (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $each (i32.lt_u (local.get $i) (i32.const 275000))))))"#;
+/// 275 000 numbered lines of 38 bytes (10.45 MB).
+const BIG_OUTPUT: &str = include_str!("fixtures/big-output.wat");
 
 fn message(r: &Result<(), Error>) -> String {
     r.as_ref().err().map(|e| e.to_string()).unwrap_or_default()

@@ -3,6 +3,7 @@
 //! the cloneable [`AgentHandle`] is all a consumer holds.
 
 pub(crate) mod core;
+mod hosting;
 pub(crate) mod tasks;
 
 use std::collections::{BTreeMap, HashMap};

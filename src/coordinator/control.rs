@@ -30,7 +30,7 @@ pub(super) async fn subscribe(link: &Link) -> Option<Subscriptions> {
     );
     match subs {
         Ok((cancels, preloads, probes)) => {
-            let _ = link.client.flush().await;
+            let _ = link.round_trip(link.config.coordinator.request_timeout).await;
             Some(Subscriptions { cancels, preloads, probes })
         }
         Err(e) => {

@@ -1,7 +1,7 @@
 //! Heartbeats (§3.3): built from the agent's status, which the metrics task keeps current,
 //! so building one never waits on a probe; sent every `heartbeat_interval`, the first at once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::messages::{CacheStats, GpuMetrics, Heartbeat, PerformanceEstimates, SystemMetrics};
 use super::{Link, subjects};
@@ -22,12 +22,8 @@ pub(super) async fn run(link: Link, runtimes: Vec<String>) {
         let link = link.clone();
         let runtimes = runtimes.clone();
         async move {
-            let started = Instant::now();
-            // A flush is a PING/PONG with the server: the round trip the reference measures.
-            let rtt = match tokio::time::timeout(RTT_TIMEOUT, link.client.flush()).await {
-                Ok(Ok(())) => Some(started.elapsed().as_secs_f32() * 1000.0),
-                _ => None,
-            };
+            // The round trip the reference measures, on its own task: job handling never waits.
+            let rtt = link.round_trip(RTT_TIMEOUT).await.map(|d| d.as_secs_f32() * 1000.0);
             let hb = build(&link.status.borrow(), &link.host_id, &runtimes, rtt, unix_ms());
             link.publish_json(subjects::heartbeat(&link.host_id), &hb).await;
         }

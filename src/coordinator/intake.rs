@@ -192,7 +192,7 @@ async fn core_loop(link: &Link) {
         }
     };
     // Subscribed means the server knows: jobs published after this line reach us.
-    let _ = link.client.flush().await;
+    let _ = link.round_trip(link.config.coordinator.request_timeout).await;
     info!(host_id = %link.host_id, "Subscribed to job assignments via core NATS (no JOBS stream)");
     let check = link.config.coordinator.stream_check_interval;
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + check, check);

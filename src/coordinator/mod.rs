@@ -82,6 +82,20 @@ impl Link {
         }
     }
 
+    /// A round trip to the server: a request on `host.<id>.ping`, answered by the coordinator
+    /// when it listens there and by the server's "no responders" otherwise. Both come after
+    /// the server has processed everything this connection sent before, so this also
+    /// confirms that earlier subscriptions are in place (a client-side flush does not).
+    async fn round_trip(&self, timeout: std::time::Duration) -> Option<std::time::Duration> {
+        let started = std::time::Instant::now();
+        let request = async_nats::Request::new().payload("ping".into()).timeout(Some(timeout));
+        match self.client.send_request(subjects::ping(&self.host_id), request).await {
+            Ok(_) => Some(started.elapsed()),
+            Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => Some(started.elapsed()),
+            Err(_) => None,
+        }
+    }
+
     /// Tells the agent task something; a stopped agent is ignored (shutdown is under way).
     async fn tell(&self, req: Request) {
         let _ = self.requests.send(req).await;

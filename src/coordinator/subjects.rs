@@ -49,6 +49,10 @@ pub fn cancel(id: &str) -> String {
 pub fn preload(id: &str) -> String {
     host(id, "preload")
 }
+/// Round-trip probes to the coordinator (the reply, if any, is ignored).
+pub fn ping(id: &str) -> String {
+    host(id, "ping")
+}
 /// Reachability probes, answered with `pong`.
 pub fn probe(id: &str) -> String {
     host(id, "probe")

@@ -4,7 +4,6 @@
 //! and preload hints, and serves the recommendations endpoint. Used by the integration
 //! tests and by `island devnet`.
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::http::HttpServer;
 use super::nats_server::{NatsServer, ServerOptions};
+use super::record::{Recorder, Shared, pairing_code};
 use crate::coordinator::messages::{
     JobImageOutput, JobOutput, JobProgress, JobStatus, LeaseRenewal, PairingResponse, PreloadRecommendation,
     Recommendations,
@@ -73,12 +73,6 @@ pub enum Observed {
     Image(JobImageOutput),
     /// A lease renewal.
     Lease(LeaseRenewal),
-}
-
-#[derive(Default)]
-struct Shared {
-    paired: HashSet<String>,
-    log: Vec<Observed>,
 }
 
 /// A running coordinator double; everything stops when it is dropped.
@@ -275,7 +269,7 @@ impl CoordinatorDouble {
     }
 
     async fn spawn_responders(&self, ttl: Duration) -> Result<(), async_nats::Error> {
-        let record = Recorder { shared: self.shared.clone(), events: self.events.clone() };
+        let record = Recorder::new(self.shared.clone(), self.events.clone());
         let mut register = self.client.subscribe(subjects::REGISTER).await?;
         let mut heartbeats = self.client.subscribe("host.*.heartbeat").await?;
         let mut leases = self.client.subscribe("host.*.lease").await?;
@@ -331,7 +325,7 @@ impl CoordinatorDouble {
             )
             .await?;
         let mut messages = consumer.messages().await?;
-        let record = Recorder { shared: self.shared.clone(), events: self.events.clone() };
+        let record = Recorder::new(self.shared.clone(), self.events.clone());
         let token = self.token.clone();
         tokio::spawn(async move {
             loop {
@@ -347,7 +341,7 @@ impl CoordinatorDouble {
     }
 
     fn spawn_recorder(&self, mut sub: async_nats::Subscriber) {
-        let record = Recorder { shared: self.shared.clone(), events: self.events.clone() };
+        let record = Recorder::new(self.shared.clone(), self.events.clone());
         let token = self.token.clone();
         tokio::spawn(async move {
             loop {
@@ -364,43 +358,4 @@ impl Drop for CoordinatorDouble {
     fn drop(&mut self) {
         self.token.cancel();
     }
-}
-
-#[derive(Clone)]
-struct Recorder {
-    shared: Arc<Mutex<Shared>>,
-    events: broadcast::Sender<(usize, Observed)>,
-}
-
-impl Recorder {
-    fn push(&self, o: Observed) {
-        let mut s = self.shared.lock().expect("double state");
-        s.log.push(o.clone());
-        let _ = self.events.send((s.log.len() - 1, o));
-    }
-
-    fn json(&self, payload: &[u8], make: fn(Value) -> Observed) {
-        if let Ok(v) = serde_json::from_slice(payload) {
-            self.push(make(v));
-        }
-    }
-
-    fn report(&self, subject: &str, payload: &[u8]) {
-        let parsed = match subject.rsplit('.').next() {
-            Some("status") => serde_json::from_slice(payload).map(Observed::Status),
-            Some("output") => serde_json::from_slice(payload).map(Observed::Output),
-            Some("progress") => serde_json::from_slice(payload).map(Observed::Progress),
-            Some("image") => serde_json::from_slice(payload).map(Observed::Image),
-            _ => return,
-        };
-        if let Ok(o) = parsed {
-            self.push(o);
-        }
-    }
-}
-
-/// A 6-character code from letters and digits that are hard to confuse.
-fn pairing_code() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    uuid::Uuid::new_v4().as_bytes()[..6].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
 }

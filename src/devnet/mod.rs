@@ -4,6 +4,7 @@
 mod double;
 mod http;
 mod nats_server;
+mod record;
 pub mod run;
 
 pub use double::{CoordinatorDouble, DoubleOptions, Observed, REPORTS_STREAM};

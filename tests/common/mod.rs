@@ -174,7 +174,14 @@ pub async fn wait_status(handle: &AgentHandle, what: &str, pred: impl FnMut(&Sta
         Ok(Ok(s)) => Some(s.clone()),
         _ => None,
     };
-    found.unwrap_or_else(|| panic!("timed out waiting for {what}; status: {:#?}", *handle.status().borrow()))
+    found.unwrap_or_else(|| {
+        let lines: Vec<String> =
+            log_hub().recent().into_iter().rev().take(80).map(|l| format!("{} {}", l.target, l.message)).collect();
+        panic!(
+            "timed out waiting for {what}; status: {:#?}; recent log lines, newest first: {lines:#?}",
+            *handle.status().borrow()
+        )
+    })
 }
 
 /// Waits for the next event that `pick` maps to `Some`, failing at the deadline.
