@@ -289,3 +289,29 @@ async fn bad_hosting_hours_are_a_positioned_config_error() {
     let e = island::config::parse(text, std::path::Path::new("c.toml")).unwrap_err().to_string();
     assert!(e.contains("c.toml:2:7: `host_controls.schedule.mon`") && e.contains("expected hours like"), "{e}");
 }
+
+#[tokio::test]
+async fn choosing_gpus_persists_and_changes_what_is_shared() {
+    use island::hardware::{Gpu, Hardware};
+    let home = temp_home();
+    let path = home.dir.path().join("config.toml");
+    island::config::init_file(&path).unwrap();
+    let gpu = |index: u32| Gpu {
+        index,
+        name: format!("NVIDIA Test {index}"),
+        vram_mb: 8192,
+        uuid: Some(format!("GPU-{index}")),
+        driver_version: None,
+        selected: false,
+        live: None,
+    };
+    let hw = Hardware { cpu_cores: 8, ram_mb: 16384, gpus: vec![gpu(0), gpu(1)], ..Hardware::default() };
+    let agent =
+        Agent::builder(test_config()).home(home.home.clone()).hardware(hw).config_path(&path).start().await.unwrap();
+    assert_eq!(agent.status().borrow().hardware.selected_gpus().count(), 0, "the template shares no GPU");
+    agent.send(Command::EditConfig(vec![ConfigEdit::SetGpuDevices(vec!["GPU-1".into()])])).await.unwrap();
+    let shared: Vec<u32> = agent.status().borrow().hardware.selected_gpus().map(|g| g.index).collect();
+    assert_eq!(shared, [1]);
+    assert!(std::fs::read_to_string(&path).unwrap().contains("gpu_devices = [\"GPU-1\"]"));
+    agent.shutdown(Duration::ZERO).await;
+}

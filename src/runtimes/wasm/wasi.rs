@@ -100,7 +100,7 @@ impl Host {
         self.stderr.extend_from_slice(bytes);
         while let Some(end) = self.stderr.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.stderr.drain(..=end).collect();
-            debug!(job_id = %self.job_id, "cargo stderr: {}", String::from_utf8_lossy(&line).trim_end());
+            cargo_log(&self.job_id, &line);
         }
     }
 
@@ -112,10 +112,15 @@ impl Host {
         }
         let rest = std::mem::take(&mut self.stderr);
         if !rest.is_empty() {
-            debug!(job_id = %self.job_id, "cargo stderr: {}", String::from_utf8_lossy(&rest).trim_end());
+            cargo_log(&self.job_id, &rest);
         }
         Ok(())
     }
+}
+
+/// A Cargo's stderr line: its own log, shown in the live log view and filterable by job.
+fn cargo_log(job_id: &str, line: &[u8]) {
+    tracing::info!(target: "island::cargo", job_id = %job_id, "{}", String::from_utf8_lossy(line).trim_end());
 }
 
 impl wasmtime::ResourceLimiter for Host {
