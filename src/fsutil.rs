@@ -15,7 +15,16 @@ use std::path::Path;
 /// Any I/O error from creating, writing, syncing or renaming; the original file is then
 /// untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_replacing(path, bytes, true)
+    write_replacing(path, bytes, true, false)
+}
+
+/// Like [`write_atomic`] for a secret: the file is readable by its owner only (mode 0600 on
+/// Unix) from the moment it is created.
+///
+/// # Errors
+/// As [`write_atomic`].
+pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_replacing(path, bytes, true, true)
 }
 
 /// Like [`write_atomic`] without waiting for the disk: the file is whole (old or new) after
@@ -25,16 +34,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// # Errors
 /// As [`write_atomic`].
 pub fn write_replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_replacing(path, bytes, false)
+    write_replacing(path, bytes, false, false)
 }
 
-fn write_replacing(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+fn write_replacing(path: &Path, bytes: &[u8], durable: bool, private: bool) -> io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
-        let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = private;
+        let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
         if durable {
             file.sync_all()?;

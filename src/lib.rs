@@ -10,6 +10,7 @@
 //! - [`api`]: the core/shell contract (commands, events, status), plain serde types.
 //! - [`jobs`] and [`runtimes`]: how one Cargo runs, behind the [`runtimes::Runtime`] trait.
 //! - [`state`]: the persisted identity, pairing and the journal of running jobs.
+//! - [`credentials`]: coordinator credentials in the OS keyring (or a private file).
 //! - [`home`]: the Island home directory (`~/.island`) and the single-agent lock.
 //! - [`logs`]: tracing set-up, the rotating log file, the in-memory ring for UIs and
 //!   secret redaction.
@@ -22,6 +23,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod coordinator;
+pub mod credentials;
 pub mod devnet;
 pub mod error;
 pub mod fsutil;

@@ -192,6 +192,7 @@ impl AgentBuilder {
                 status: status_rx.clone(),
                 reports: reports_rx,
                 runtimes: runtime_names,
+                home: self.home.root().to_path_buf(),
                 token: root.clone(),
                 tracker: tracker.clone(),
                 alive: alive.clone(),

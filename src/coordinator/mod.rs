@@ -50,6 +50,8 @@ pub(crate) struct LinkContext {
     pub reports: mpsc::UnboundedReceiver<JobReport>,
     /// Runtimes this Island has, as the protocol names them.
     pub runtimes: Vec<String>,
+    /// The Island home (for credentials kept outside the config).
+    pub home: std::path::PathBuf,
     /// Cancelled at shutdown.
     pub token: CancellationToken,
     /// Where the link's tasks are tracked.
@@ -110,9 +112,29 @@ pub(crate) async fn start(cx: LinkContext) {
     spawn_named(&tracker, &alive, "coordinator link", supervise(cx));
 }
 
+/// The user and password: from the URL, else from the keyring (or its fallback file).
+fn credentials(cx: &LinkContext) -> Option<(String, String)> {
+    if let Some((user, pass)) = cx.config.coordinator.nats_url.credentials() {
+        return Some((user.to_string(), pass.expose().to_string()));
+    }
+    match crate::credentials::CredentialStore::new(&cx.home, &cx.host_id).load() {
+        Ok(Some(c)) => {
+            crate::logs::redact_secrets([c.password.expose().to_string()]);
+            info!("Using the coordinator credentials stored for this Island");
+            Some((c.user, c.password.expose().to_string()))
+        }
+        Ok(None) => None,
+        Err(e) => {
+            warn!("{e}; connecting without credentials");
+            None
+        }
+    }
+}
+
 fn connect_options(
     cfg: &crate::config::CoordinatorConfig,
     host_id: &str,
+    creds: Option<&(String, String)>,
 ) -> (ConnectOptions, mpsc::UnboundedReceiver<async_nats::Event>) {
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let short: String = host_id.chars().take(8).collect();
@@ -128,8 +150,8 @@ fn connect_options(
                 let _ = tx.send(event);
             }
         });
-    if let Some((user, pass)) = cfg.nats_url.credentials() {
-        options = options.user_and_password(user.to_string(), pass.expose().to_string());
+    if let Some((user, pass)) = creds {
+        options = options.user_and_password(user.clone(), pass.clone());
     }
     (options, events_rx)
 }
@@ -139,12 +161,13 @@ async fn supervise(mut cx: LinkContext) {
     let url = cfg.nats_url.without_credentials();
     // The queue outlives connections; the context keeps a closed stand-in.
     let outbox = outbox::Shared::new(std::mem::replace(&mut cx.reports, mpsc::unbounded_channel().1));
+    let creds = credentials(&cx);
     let mut backoff = FIRST_RETRY;
     let mut last = LinkState::Idle;
     let tell = |state, reason| cx.requests.send(Request::Link(LinkStatus { state, reason }));
     let _ = tell(LinkState::Connecting, None).await;
     while !cx.token.is_cancelled() {
-        let (options, events) = connect_options(&cfg, &cx.host_id);
+        let (options, events) = connect_options(&cfg, &cx.host_id, creds.as_ref());
         match options.connect(url.as_str()).await {
             Ok(client) => {
                 backoff = FIRST_RETRY;

@@ -1,0 +1,143 @@
+//! Coordinator credentials kept out of `config.toml`: in the OS keyring (Secret Service,
+//! Keychain, Credential Manager) under the Island's id; where no keyring is available (a
+//! server without Secret Service), in `<home>/credentials.json` readable only by the owner.
+//! The link reads them when `coordinator.nats_url` carries none. Nothing here logs a secret.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Secret;
+use crate::fsutil::write_private;
+
+/// The keyring service name.
+pub const SERVICE: &str = "io.archipelag.island";
+
+/// A NATS user and password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user.
+    pub user: String,
+    /// The password.
+    pub password: Secret,
+}
+
+/// Where credentials were put.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// In the OS keyring.
+    Keyring,
+    /// In this file (mode 0600), because no keyring is available.
+    File(PathBuf),
+}
+
+/// Why credentials could not be stored, read or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    /// The fallback file could not be used.
+    #[error("cannot use the credentials file {}: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The stored value cannot be read.
+    #[error("the stored coordinator credentials ({0}) are unreadable; store them again")]
+    Corrupt(String),
+    /// The keyring refused for another reason than being absent.
+    #[error("the OS keyring refused: {0}")]
+    Keyring(#[source] keyring::Error),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    user: String,
+    password: String,
+}
+
+/// The credentials of one Island.
+pub struct CredentialStore {
+    island_id: String,
+    file: PathBuf,
+}
+
+impl CredentialStore {
+    /// The store for `island_id`, with its fallback file in `home`.
+    pub fn new(home: &Path, island_id: &str) -> Self {
+        CredentialStore { island_id: island_id.to_string(), file: home.join("credentials.json") }
+    }
+
+    fn entry(&self) -> Result<keyring::Entry, keyring::Error> {
+        keyring::Entry::new(SERVICE, &self.island_id)
+    }
+
+    /// Stores `creds`: in the keyring when there is one, else in the 0600 file.
+    ///
+    /// # Errors
+    /// When neither can be written.
+    pub fn save(&self, creds: &Credentials) -> Result<Stored, CredentialsError> {
+        let json =
+            serde_json::to_string(&Record { user: creds.user.clone(), password: creds.password.expose().into() })
+                .expect("serializes");
+        match self.entry().and_then(|e| e.set_password(&json)) {
+            Ok(()) => {
+                // A copy left in the file from a time without keyring would go stale.
+                let _ = std::fs::remove_file(&self.file);
+                Ok(Stored::Keyring)
+            }
+            Err(e) if keyring_absent(&e) => {
+                write_private(&self.file, json.as_bytes())
+                    .map_err(|source| CredentialsError::Io { path: self.file.clone(), source })?;
+                Ok(Stored::File(self.file.clone()))
+            }
+            Err(e) => Err(CredentialsError::Keyring(e)),
+        }
+    }
+
+    /// The stored credentials, from the keyring or the fallback file.
+    ///
+    /// # Errors
+    /// When a stored value cannot be read.
+    pub fn load(&self) -> Result<Option<Credentials>, CredentialsError> {
+        let from_keyring = match self.entry().and_then(|e| e.get_password()) {
+            Ok(json) => Some(json),
+            Err(keyring::Error::NoEntry) => None,
+            Err(e) if keyring_absent(&e) => None,
+            Err(e) => return Err(CredentialsError::Keyring(e)),
+        };
+        let json = match from_keyring {
+            Some(j) => j,
+            None => match std::fs::read_to_string(&self.file) {
+                Ok(j) => j,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(source) => return Err(CredentialsError::Io { path: self.file.clone(), source }),
+            },
+        };
+        let s: Record = serde_json::from_str(&json).map_err(|e| CredentialsError::Corrupt(e.to_string()))?;
+        Ok(Some(Credentials { user: s.user, password: Secret::new(s.password) }))
+    }
+
+    /// Removes stored credentials from both places.
+    ///
+    /// # Errors
+    /// When the keyring or the file refuses.
+    pub fn clear(&self) -> Result<(), CredentialsError> {
+        match self.entry().and_then(|e| e.delete_credential()) {
+            Ok(()) | Err(keyring::Error::NoEntry) => {}
+            Err(e) if keyring_absent(&e) => {}
+            Err(e) => return Err(CredentialsError::Keyring(e)),
+        }
+        match std::fs::remove_file(&self.file) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(CredentialsError::Io { path: self.file.clone(), source }),
+        }
+    }
+}
+
+/// No keyring on this machine (no Secret Service, no session bus), as opposed to a refusal.
+fn keyring_absent(e: &keyring::Error) -> bool {
+    matches!(e, keyring::Error::NoStorageAccess(_) | keyring::Error::PlatformFailure(_))
+}

@@ -1,0 +1,73 @@
+//! Coordinator credentials in the OS keyring (Secret Service here; CI runs the tests inside
+//! `dbus-run-session` with an unlocked gnome-keyring), the private-file fallback where no
+//! keyring exists, and the agent connecting with them.
+
+mod common;
+
+use common::*;
+use island::config::Secret;
+use island::credentials::{CredentialStore, Credentials, Stored};
+
+#[test]
+fn credentials_round_trip_through_the_keyring() {
+    let home = temp_home();
+    let store = CredentialStore::new(home.dir.path(), &format!("test-{}", uuid::Uuid::new_v4()));
+    let creds = Credentials { user: "island".into(), password: Secret::new("kr-s3cret") };
+    let stored = store.save(&creds).unwrap();
+    match &stored {
+        Stored::Keyring => {}
+        Stored::File(_) if std::env::var_os("CI").is_none() => {
+            eprintln!(
+                "NOTE: no OS keyring on this machine (no Secret Service on the session bus): the file fallback was used"
+            );
+        }
+        Stored::File(f) => panic!("CI runs with a keyring, but credentials went to {}", f.display()),
+    }
+    assert_eq!(store.load().unwrap(), Some(creds));
+    store.clear().unwrap();
+    assert_eq!(store.load().unwrap(), None);
+}
+
+#[test]
+fn without_a_keyring_credentials_go_to_a_private_file_and_the_agent_connects_with_them() {
+    use std::io::Write;
+    let devnet_rt = tokio::runtime::Runtime::new().unwrap();
+    let auth = Some(("island".to_string(), "file-pw-123".to_string()));
+    let options = island::devnet::DoubleOptions {
+        server: island::devnet::ServerOptions { auth, ..Default::default() },
+        ..Default::default()
+    };
+    let double = devnet_rt.block_on(island::devnet::CoordinatorDouble::start(options)).unwrap();
+    let home = temp_home();
+    // No session bus: no keyring.
+    let mut set = island(home.dir.path());
+    set.args(["credentials", "set", "--user", "island"])
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = set.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"file-pw-123\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("No OS keyring is available here"), "{text}");
+    let file = home.dir.path().join("credentials.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    let mut cmd = island(home.dir.path());
+    cmd.arg("--agent")
+        .env("ISLAND_NATS_URL", double.nats_url())
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .env("RUST_LOG", "debug");
+    let mut agent = Running::spawn(cmd);
+    agent.wait_line("Using the coordinator credentials stored for this Island");
+    agent.wait_line("Registered Island ");
+    agent.signal("TERM");
+    let (code, out) = agent.wait_exit();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("file-pw-123"), "the password never reaches the log");
+}
