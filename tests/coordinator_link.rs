@@ -393,7 +393,8 @@ async fn every_report_arrives_once_and_in_order_across_a_five_second_server_outa
     wait_status(&agent, "disconnected", |s| s.link.state == LinkState::Disconnected).await;
     runtime.release();
     wait_status(&agent, "the job done locally", |s| s.counters.succeeded == 1).await;
-    std::thread::sleep(Duration::from_secs(5));
+    // The outage itself: the Island keeps running (and retrying) meanwhile.
+    tokio::time::sleep(Duration::from_secs(5)).await;
     double.restart_server().unwrap();
     let end = double
         .wait_for(Duration::from_secs(30), |o| {
