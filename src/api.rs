@@ -97,6 +97,8 @@ pub struct Status {
     pub hardware: Hardware,
     /// Totals since start.
     pub counters: Counters,
+    /// Today's jobs and the credits earned (from the local job history).
+    pub earnings: crate::history::Earnings,
     /// The owner's asking prices.
     pub pricing: PricingConfig,
     /// Models the coordinator suggested preloading, newest first (kept for the model cache).
@@ -182,7 +184,7 @@ pub struct JobSummary {
 }
 
 /// Job totals since the agent started.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     /// Jobs that ran to a clean exit.
     pub succeeded: u64,
@@ -203,6 +205,10 @@ pub struct LogLine {
     pub target: String,
     /// The message with its structured fields appended (`key=value`).
     pub message: String,
+    /// The job the line is about (from a `job_id` field or the job's span), for per-job
+    /// filtering.
+    #[serde(default)]
+    pub job_id: Option<String>,
 }
 
 /// What [`crate::AgentHandle::shutdown`] did.

@@ -46,6 +46,10 @@ impl IslandHome {
     pub fn journal_file(&self) -> PathBuf {
         self.root.join("running-jobs.jsonl")
     }
+    /// `history.jsonl`: finished jobs, for counters and earnings.
+    pub fn history_file(&self) -> PathBuf {
+        self.root.join("history.jsonl")
+    }
     /// `logs/`: the rotating log file.
     pub fn logs_dir(&self) -> PathBuf {
         self.root.join("logs")

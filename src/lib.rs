@@ -11,6 +11,7 @@
 //! - [`jobs`] and [`runtimes`]: how one Cargo runs, behind the [`runtimes::Runtime`] trait.
 //! - [`state`]: the persisted identity, pairing and the journal of running jobs.
 //! - [`credentials`]: coordinator credentials in the OS keyring (or a private file).
+//! - [`history`]: the local job history, today's counters and credits earned.
 //! - [`home`]: the Island home directory (`~/.island`) and the single-agent lock.
 //! - [`logs`]: tracing set-up, the rotating log file, the in-memory ring for UIs and
 //!   secret redaction.
@@ -28,6 +29,7 @@ pub mod devnet;
 pub mod error;
 pub mod fsutil;
 pub mod hardware;
+pub mod history;
 pub mod home;
 pub mod host_controls;
 pub mod jobs;

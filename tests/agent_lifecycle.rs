@@ -315,3 +315,26 @@ async fn choosing_gpus_persists_and_changes_what_is_shared() {
     assert!(std::fs::read_to_string(&path).unwrap().contains("gpu_devices = [\"GPU-1\"]"));
     agent.shutdown(Duration::ZERO).await;
 }
+
+#[tokio::test]
+async fn finished_jobs_count_today_and_earn_their_asking_price_across_restarts() {
+    let home = temp_home();
+    let mut config = test_config();
+    config.pricing.default_price = Some("0.25".parse().unwrap());
+    config.pricing.workloads.insert("llm-chat".into(), "1.10".parse().unwrap());
+    let agent = start_agent(&home, config.clone(), TestRuntime::new()).await;
+    let mut priced = job("p1", json!({}));
+    priced.workload_id = Some("llm-chat".into());
+    agent.send(Command::Submit(Box::new(priced))).await.unwrap();
+    agent.send(Command::Submit(Box::new(job("p2", json!({}))))).await.unwrap();
+    agent.send(Command::Submit(Box::new(job("p3", json!({"exit": 1}))))).await.unwrap();
+    let s = wait_status(&agent, "three jobs done", |s| s.earnings.today.succeeded + s.earnings.today.failed == 3).await;
+    assert_eq!(s.earnings.credits_today, "1.35", "1.10 + 0.25; the failed job earns nothing");
+    assert_eq!(s.earnings.today.failed, 1);
+    agent.shutdown(Duration::ZERO).await;
+    drop(agent);
+    let again = start_agent(&home, config, TestRuntime::new()).await;
+    let s = again.status().borrow().clone();
+    assert_eq!((s.earnings.today.succeeded, s.earnings.credits_total.as_str()), (2, "1.35"));
+    again.shutdown(Duration::ZERO).await;
+}

@@ -17,6 +17,7 @@ use crate::coordinator::messages::PreloadRecommendation;
 use crate::error::{Error, Result};
 use crate::fsutil::unix_ms;
 use crate::hardware::Sample;
+use crate::history::{History, HistoryEntry, local_day_start_ms};
 use crate::host_controls::ThermalGuard;
 use crate::jobs::executor::{ExecContext, JobUpdate, execute};
 use crate::jobs::{JobId, JobOutcome, JobReport, JobSpec, JobState};
@@ -58,6 +59,7 @@ pub(crate) struct Core {
     pub config_path: Option<PathBuf>,
     pub state: StateStore,
     pub journal: Journal,
+    pub history: History,
     pub runtimes: HashMap<RuntimeKind, Arc<dyn Runtime>>,
     pub status: watch::Sender<Status>,
     pub events: broadcast::Sender<Event>,
@@ -303,9 +305,28 @@ impl Core {
         if let JobOutcome::Failed(e) = outcome {
             summary.error = Some(e);
         }
+        self.record_history(&summary);
         self.report(&id, summary.state, summary.error.clone());
         let _ = self.events.send(Event::Job(summary));
         self.refresh_hosting();
+    }
+
+    /// Adds a finished job to the history, with the asking price in force for its Cargo.
+    fn record_history(&mut self, job: &JobSummary) {
+        let pricing = &self.config.pricing;
+        let price = job.workload_id.as_ref().and_then(|w| pricing.workloads.get(w)).or(pricing.default_price.as_ref());
+        let entry = HistoryEntry {
+            job_id: job.id.clone(),
+            workload_id: job.workload_id.clone(),
+            runtime: job.runtime,
+            state: job.state,
+            started_at_ms: job.started_at_ms,
+            ended_at_ms: unix_ms(),
+            price: price.map(|p| p.to_string()),
+        };
+        if let Err(e) = self.history.append(entry) {
+            warn!(job_id = %job.id, error = %e, "could not record the job in the history");
+        }
     }
 
     fn report(&self, id: &JobId, state: JobState, error: Option<String>) {
@@ -331,6 +352,7 @@ impl Core {
             s.interrupted = self.journal.interrupted().into_iter().map(|e| e.job_id).collect();
             s.max_concurrent_jobs = slots;
             s.counters = self.counters;
+            s.earnings = self.history.earnings(local_day_start_ms());
         });
     }
 }

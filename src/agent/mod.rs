@@ -116,6 +116,7 @@ impl AgentBuilder {
         let lock = self.home.lock()?;
         let state = StateStore::open(&self.home.state_file())?;
         let (journal, warning) = Journal::open(&self.home.journal_file())?;
+        let history = crate::history::History::open(&self.home.history_file())?;
         if let Some(w) = warning {
             warn!("{w}");
         }
@@ -158,6 +159,7 @@ impl AgentBuilder {
             config_path: self.config_path,
             state,
             journal,
+            history,
             runtimes,
             status: status_tx,
             events: events_tx.clone(),
@@ -249,6 +251,7 @@ fn initial_status(island_id: String, hardware: Hardware) -> Status {
         max_concurrent_jobs: 1,
         hardware,
         counters: Counters::default(),
+        earnings: Default::default(),
     }
 }
 

@@ -6,9 +6,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
 
 use super::redact;
 use crate::api::LogLine;
@@ -66,10 +68,17 @@ pub struct RingLayer {
 struct Fields {
     message: String,
     rest: String,
+    job_id: Option<String>,
 }
+
+/// A span's `job_id`, kept in the span's extensions so events inside it can name their job.
+struct SpanJob(String);
 
 impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "job_id" {
+            self.job_id = Some(format!("{value:?}").trim_matches('"').to_string());
+        }
         if field.name() == "message" {
             let _ = write!(self.message, "{value:?}");
         } else {
@@ -77,6 +86,9 @@ impl Visit for Fields {
         }
     }
     fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "job_id" {
+            self.job_id = Some(value.to_string());
+        }
         if field.name() == "message" {
             self.message.push_str(value);
         } else {
@@ -85,10 +97,24 @@ impl Visit for Fields {
     }
 }
 
-impl<S: Subscriber> Layer<S> for RingLayer {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+impl<S> Layer<S> for RingLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        if let (Some(job), Some(span)) = (fields.job_id, ctx.span(id)) {
+            span.extensions_mut().insert(SpanJob(job));
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let mut fields = Fields::default();
         event.record(&mut fields);
+        let job_id = fields.job_id.clone().or_else(|| {
+            ctx.event_scope(event)?.find_map(|span| span.extensions().get::<SpanJob>().map(|j| j.0.clone()))
+        });
         let meta = event.metadata();
         let message = format!("{}{}", fields.message, fields.rest);
         self.hub.push(LogLine {
@@ -96,6 +122,7 @@ impl<S: Subscriber> Layer<S> for RingLayer {
             level: meta.level().as_str().to_ascii_lowercase(),
             target: meta.target().to_string(),
             message: redact(&message).into_owned(),
+            job_id,
         });
     }
 }
@@ -109,10 +136,30 @@ mod tests {
         let hub = LogHub::new(2);
         let mut feed = hub.subscribe();
         for i in 0..3 {
-            hub.push(LogLine { ts_ms: i, level: "info".into(), target: "t".into(), message: format!("m{i}") });
+            hub.push(LogLine {
+                ts_ms: i,
+                level: "info".into(),
+                target: "t".into(),
+                message: format!("m{i}"),
+                job_id: None,
+            });
         }
         let kept: Vec<_> = hub.recent().into_iter().map(|l| l.message).collect();
         assert_eq!(kept, ["m1", "m2"]);
         assert_eq!(feed.try_recv().unwrap().message, "m0");
+    }
+
+    #[test]
+    fn lines_name_their_job_from_a_field_or_the_job_span() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let hub = LogHub::new(10);
+        let subscriber = tracing_subscriber::registry().with(hub.layer());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(job_id = "j1", "direct");
+            tracing::info_span!("job", job_id = %"j2").in_scope(|| tracing::info!("inside"));
+            tracing::info!("none");
+        });
+        let jobs: Vec<Option<String>> = hub.recent().into_iter().map(|l| l.job_id).collect();
+        assert_eq!(jobs, [Some("j1".into()), Some("j2".into()), None]);
     }
 }

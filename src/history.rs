@@ -1,0 +1,186 @@
+//! The local job history (`<home>/history.jsonl`): one line per finished job, append-only,
+//! kept for [`KEEP_DAYS`] days. It gives the owner today's counters and the credits earned
+//! (the asking price of each succeeded job).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::api::Counters;
+use crate::fsutil::{unix_ms, write_replace};
+use crate::jobs::{JobId, JobState};
+use crate::runtimes::RuntimeKind;
+use crate::state::StateError;
+
+/// Days of history kept.
+pub const KEEP_DAYS: i64 = 30;
+
+/// One finished job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// The job.
+    pub job_id: JobId,
+    /// Its Cargo, when named.
+    pub workload_id: Option<String>,
+    /// Its runtime.
+    pub runtime: RuntimeKind,
+    /// How it ended.
+    pub state: JobState,
+    /// When it started and ended (Unix ms).
+    pub started_at_ms: i64,
+    /// When it ended (Unix ms).
+    pub ended_at_ms: i64,
+    /// The asking price in force for it (credits), when one was set.
+    pub price: Option<String>,
+}
+
+/// What the owner earned and ran.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Earnings {
+    /// Jobs that ended today (local time), by outcome.
+    pub today: Counters,
+    /// Credits for today's succeeded jobs, as a decimal string.
+    pub credits_today: String,
+    /// Credits over the kept history.
+    pub credits_total: String,
+}
+
+/// Owns the history file.
+#[derive(Debug)]
+pub struct History {
+    path: PathBuf,
+    file: std::fs::File,
+    entries: Vec<HistoryEntry>,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
+    move |source| StateError::Io { path: path.to_path_buf(), source }
+}
+
+impl History {
+    /// Opens the history, dropping entries older than [`KEEP_DAYS`] and unreadable lines.
+    ///
+    /// # Errors
+    /// [`StateError::Io`].
+    pub fn open(path: &Path) -> Result<History, StateError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io_err(path)(e)),
+        };
+        let cutoff = unix_ms() - KEEP_DAYS * 86_400_000;
+        let entries: Vec<HistoryEntry> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<HistoryEntry>(l).ok())
+            .filter(|e| e.ended_at_ms >= cutoff)
+            .collect();
+        let mut kept = Vec::new();
+        for e in &entries {
+            serde_json::to_writer(&mut kept, e).expect("serializes");
+            kept.push(b'\n');
+        }
+        write_replace(path, &kept).map_err(io_err(path))?;
+        let file = std::fs::OpenOptions::new().append(true).open(path).map_err(io_err(path))?;
+        Ok(History { path: path.to_path_buf(), file, entries })
+    }
+
+    /// Adds a finished job.
+    ///
+    /// # Errors
+    /// [`StateError::Io`].
+    pub fn append(&mut self, entry: HistoryEntry) -> Result<(), StateError> {
+        let mut line = serde_json::to_vec(&entry).expect("serializes");
+        line.push(b'\n');
+        self.file.write_all(&line).map_err(io_err(&self.path))?;
+        self.entries.push(entry);
+        Ok(())
+    }
+
+    /// The kept entries, oldest first.
+    pub fn entries(&self) -> &[HistoryEntry] {
+        &self.entries
+    }
+
+    /// Today's counters and the credits earned, with "today" starting at `day_start_ms`.
+    pub fn earnings(&self, day_start_ms: i64) -> Earnings {
+        let mut today = Counters::default();
+        let (mut credits_today, mut credits_total) = (Decimal::ZERO, Decimal::ZERO);
+        for e in &self.entries {
+            let is_today = e.ended_at_ms >= day_start_ms;
+            let price = e.price.as_deref().and_then(|p| Decimal::from_str(p).ok()).unwrap_or_default();
+            if e.state == JobState::Succeeded {
+                credits_total += price;
+                if is_today {
+                    credits_today += price;
+                }
+            }
+            if is_today {
+                match e.state {
+                    JobState::Succeeded => today.succeeded += 1,
+                    JobState::Failed => today.failed += 1,
+                    JobState::Cancelled => today.cancelled += 1,
+                    JobState::Started | JobState::Streaming => {}
+                }
+            }
+        }
+        Earnings { today, credits_today: credits_today.to_string(), credits_total: credits_total.to_string() }
+    }
+}
+
+/// The start of today, local time, in Unix ms.
+pub fn local_day_start_ms() -> i64 {
+    let now = chrono::Local::now();
+    let midnight = now.date_naive().and_hms_opt(0, 0, 0).expect("midnight exists");
+    midnight.and_local_timezone(chrono::Local).earliest().map_or(now.timestamp_millis(), |t| t.timestamp_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, state: JobState, ended: i64, price: Option<&str>) -> HistoryEntry {
+        HistoryEntry {
+            job_id: id.into(),
+            workload_id: None,
+            runtime: RuntimeKind::Wasm,
+            state,
+            started_at_ms: ended - 10,
+            ended_at_ms: ended,
+            price: price.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn earnings_count_today_and_add_prices_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let now = unix_ms();
+        let mut h = History::open(&path).unwrap();
+        h.append(entry("old", JobState::Succeeded, now - 2 * 86_400_000, Some("0.10"))).unwrap();
+        h.append(entry("a", JobState::Succeeded, now, Some("0.10"))).unwrap();
+        h.append(entry("b", JobState::Succeeded, now, Some("0.20"))).unwrap();
+        h.append(entry("c", JobState::Failed, now, Some("5"))).unwrap();
+        h.append(entry("d", JobState::Cancelled, now, None)).unwrap();
+        drop(h);
+        let h = History::open(&path).unwrap();
+        let e = h.earnings(now - 86_400_000);
+        assert_eq!(e.today, Counters { succeeded: 2, failed: 1, cancelled: 1 });
+        assert_eq!(e.credits_today, "0.30", "decimals, not floats");
+        assert_eq!(e.credits_total, "0.40");
+        assert!(local_day_start_ms() <= now);
+    }
+
+    #[test]
+    fn entries_past_the_kept_days_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let mut h = History::open(&path).unwrap();
+        h.append(entry("ancient", JobState::Succeeded, unix_ms() - (KEEP_DAYS + 1) * 86_400_000, None)).unwrap();
+        drop(h);
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"torn{\n").unwrap();
+        assert!(History::open(&path).unwrap().entries().is_empty());
+    }
+}
