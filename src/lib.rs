@@ -9,6 +9,7 @@
 //!   [`Status`], receive its [`Event`]s and shut it down with a grace period.
 //! - [`api`]: the core/shell contract (commands, events, status), plain serde types.
 //! - [`jobs`] and [`runtimes`]: how one Cargo runs, behind the [`runtimes::Runtime`] trait.
+//! - [`autostart`]: starting Island at login.
 //! - [`state`]: the persisted identity, pairing and the journal of running jobs.
 //! - [`credentials`]: coordinator credentials in the OS keyring (or a private file).
 //! - [`history`]: the local job history, today's counters and credits earned.
@@ -21,6 +22,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod autostart;
 pub mod cli;
 pub mod config;
 pub mod coordinator;

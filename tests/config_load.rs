@@ -186,3 +186,24 @@ fn hardware_prints_what_was_detected() {
     assert!(v["cpu_cores"].as_u64().unwrap() >= 1 && v["ram_mb"].as_u64().unwrap() > 0, "{v}");
     assert!(v["gpus"].is_array());
 }
+
+#[test]
+fn autostart_entry_appears_and_disappears() {
+    let home = temp_home();
+    let entry = home.dir.path().join(".config/autostart/Island.desktop");
+    let run = |action: &str| {
+        let out = island(home.dir.path()).args(["autostart", action]).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(run("status"), "off");
+    run("on");
+    if cfg!(target_os = "linux") {
+        let text = std::fs::read_to_string(&entry).expect("the XDG autostart entry");
+        assert!(text.contains("--agent") && text.contains("island"), "{text}");
+    }
+    assert_eq!(run("status"), "on");
+    run("off");
+    assert!(!entry.exists());
+    assert_eq!(run("status"), "off");
+}

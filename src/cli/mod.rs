@@ -60,6 +60,12 @@ pub enum Sub {
         #[command(subcommand)]
         action: CredentialsAction,
     },
+    /// Start the headless agent at login (on), stop doing so (off), or say which (status).
+    Autostart {
+        /// on, off or status.
+        #[arg(value_parser = ["on", "off", "status"])]
+        action: String,
+    },
     /// Show the hardware Island detects, the GPUs it shares and their live figures.
     Hardware {
         /// Print JSON instead of text.
@@ -125,6 +131,7 @@ pub fn main() -> ExitCode {
         Some(Sub::Devnet { every }) => run::devnet(every),
         Some(Sub::Hardware { json }) => hardware(&home, &config_path, json),
         Some(Sub::Credentials { action }) => credentials(&home, &config_path, action),
+        Some(Sub::Autostart { action }) => autostart(&action),
         Some(Sub::RunWasm { module, input, tier }) => run::run_wasm(&home, &config_path, &module, &input, tier),
         None if cli.agent => run::agent(home, &config_path),
         None => {
@@ -226,6 +233,31 @@ fn credentials(home: &IslandHome, path: &Path, action: CredentialsAction) -> Exi
             if config.coordinator.nats_url.credentials().is_some() {
                 println!("Note: coordinator.nats_url carries a user and password, which take precedence.");
             }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn autostart(action: &str) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: cannot tell where this program is: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = crate::autostart::AutoStart::new(&exe, &["--agent"]).and_then(|a| match action {
+        "on" => a.set(true).map(|()| "Island will start at login (headless agent)."),
+        "off" => a.set(false).map(|()| "Island will not start at login."),
+        _ => a.is_enabled().map(|on| if on { "on" } else { "off" }),
+    });
+    match result {
+        Ok(msg) => {
+            println!("{msg}");
             ExitCode::SUCCESS
         }
         Err(e) => {
