@@ -31,6 +31,11 @@ pub enum Command {
     EditConfig(Vec<ConfigEdit>),
     /// Run a job given locally. The coordinator link feeds assignments through the same path.
     Submit(Box<JobSpec>),
+    /// Store the coordinator's user and password in the OS keyring (or the private file
+    /// where there is none); the link reconnects with them.
+    SetCredentials(crate::credentials::Credentials),
+    /// Remove the stored credentials; the link reconnects without them.
+    ClearCredentials,
 }
 
 /// Something that happened, pushed to every subscriber of [`crate::AgentHandle::events`].

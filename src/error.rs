@@ -25,6 +25,9 @@ pub enum Error {
     /// The persisted identity or job journal could not be read or written.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The coordinator credentials could not be stored or removed.
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::CredentialsError),
     /// Another agent already runs on the same Island home.
     #[error(
         "another Island is already running with home {home}{pid}; stop it first \
@@ -81,6 +84,8 @@ pub enum ErrorCode {
     Config,
     /// Identity or state files are corrupt or unreadable.
     State,
+    /// The credentials could not be stored.
+    Credentials,
     /// Another agent holds the Island home.
     AlreadyRunning,
     /// The Island home is not usable.
@@ -103,6 +108,7 @@ impl Error {
         match self {
             Error::Config(_) | Error::NoConfigFile(_) => ErrorCode::Config,
             Error::State(_) => ErrorCode::State,
+            Error::Credentials(_) => ErrorCode::Credentials,
             Error::AlreadyRunning { .. } => ErrorCode::AlreadyRunning,
             Error::Home { .. } => ErrorCode::Home,
             Error::NotHosting(_) | Error::GpuHold(_) => ErrorCode::NotHosting,

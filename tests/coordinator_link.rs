@@ -587,3 +587,26 @@ async fn progress_and_images_reach_the_coordinator_and_an_image_too_large_fails_
     );
     agent.shutdown(Duration::ZERO).await;
 }
+
+#[tokio::test]
+async fn credentials_stored_through_the_handle_are_used_at_once() {
+    let auth = Some(("island".to_string(), "stored-pw-9".to_string()));
+    let options = DoubleOptions { server: ServerOptions { auth, ..Default::default() }, ..Default::default() };
+    let double = CoordinatorDouble::start(options).await.unwrap();
+    log_hub();
+    let home = temp_home();
+    // The URL carries no credentials, and none are stored yet: the server refuses.
+    let config = linked_config(&double);
+    let agent =
+        Agent::builder(config).home(home.home.clone()).hardware(test_hardware()).connect().start().await.unwrap();
+    wait_status(&agent, "refused", |s| s.link.state == LinkState::AuthFailed).await;
+    let creds = island::credentials::Credentials {
+        user: "island".into(),
+        password: island::config::Secret::new("stored-pw-9"),
+    };
+    agent.send(Command::SetCredentials(creds)).await.unwrap();
+    wait_status(&agent, "connected with the stored credentials", |s| s.link.state == LinkState::Connected).await;
+    agent.send(Command::ClearCredentials).await.unwrap();
+    wait_status(&agent, "refused again without them", |s| s.link.state == LinkState::AuthFailed).await;
+    agent.shutdown(Duration::ZERO).await;
+}

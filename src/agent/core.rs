@@ -78,6 +78,10 @@ pub(crate) struct Core {
     pub stopping: bool,
     pub counters: Counters,
     pub reports: mpsc::UnboundedSender<JobReport>,
+    /// The Island home, for credentials kept outside the config.
+    pub home: PathBuf,
+    /// Bumped when credentials change, so the link reconnects with them.
+    pub credentials_changed: watch::Sender<u64>,
     pub max_message_bytes: usize,
     pub preload_hints: Vec<PreloadRecommendation>,
 }
@@ -169,6 +173,25 @@ impl Core {
                 Ok(())
             }
             Command::Submit(spec) => self.submit(*spec, updates),
+            Command::SetCredentials(creds) => {
+                crate::logs::redact_secrets([creds.password.expose().to_string()]);
+                let stored = self.credential_store().save(&creds)?;
+                match stored {
+                    crate::credentials::Stored::Keyring => info!("Coordinator credentials stored in the OS keyring"),
+                    crate::credentials::Stored::File(f) => warn!(
+                        "No OS keyring is available: coordinator credentials stored in {} (readable only by you)",
+                        f.display()
+                    ),
+                }
+                self.credentials_changed.send_modify(|n| *n += 1);
+                Ok(())
+            }
+            Command::ClearCredentials => {
+                self.credential_store().clear()?;
+                info!("Coordinator credentials removed");
+                self.credentials_changed.send_modify(|n| *n += 1);
+                Ok(())
+            }
         }
     }
 
@@ -201,6 +224,11 @@ impl Core {
             job.cancel.cancel();
         }
         self.running.keys().cloned().collect()
+    }
+
+    fn credential_store(&self) -> crate::credentials::CredentialStore {
+        let id = self.config.host_id.clone().unwrap_or_else(|| self.state.get().host_id.clone());
+        crate::credentials::CredentialStore::new(&self.home, &id)
     }
 
     /// The job slots: the config's, else what the hardware suggests.

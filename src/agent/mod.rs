@@ -153,6 +153,7 @@ impl AgentBuilder {
         let mut runtime_names: Vec<String> = runtimes.keys().map(|k| k.to_string()).collect();
         runtime_names.sort();
         let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+        let (credentials_tx, credentials_rx) = watch::channel(0u64);
         let link_config = self.link.then(|| self.config.clone());
         let core = Core {
             config: self.config,
@@ -175,6 +176,8 @@ impl AgentBuilder {
             stopping: false,
             counters: Counters::default(),
             reports: reports_tx,
+            home: self.home.root().to_path_buf(),
+            credentials_changed: credentials_tx,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             preload_hints: Vec::new(),
         };
@@ -195,6 +198,7 @@ impl AgentBuilder {
                 reports: reports_rx,
                 runtimes: runtime_names,
                 home: self.home.root().to_path_buf(),
+                credentials_changed: credentials_rx,
                 token: root.clone(),
                 tracker: tracker.clone(),
                 alive: alive.clone(),

@@ -52,6 +52,8 @@ pub(crate) struct LinkContext {
     pub runtimes: Vec<String>,
     /// The Island home (for credentials kept outside the config).
     pub home: std::path::PathBuf,
+    /// Bumped when the owner stores or clears credentials: the link reconnects with them.
+    pub credentials_changed: watch::Receiver<u64>,
     /// Cancelled at shutdown.
     pub token: CancellationToken,
     /// Where the link's tasks are tracked.
@@ -161,18 +163,19 @@ async fn supervise(mut cx: LinkContext) {
     let url = cfg.nats_url.without_credentials();
     // The queue outlives connections; the context keeps a closed stand-in.
     let outbox = outbox::Shared::new(std::mem::replace(&mut cx.reports, mpsc::unbounded_channel().1));
-    let creds = credentials(&cx);
+    let mut changed = cx.credentials_changed.clone();
     let mut backoff = FIRST_RETRY;
     let mut last = LinkState::Idle;
     let tell = |state, reason| cx.requests.send(Request::Link(LinkStatus { state, reason }));
     let _ = tell(LinkState::Connecting, None).await;
     while !cx.token.is_cancelled() {
+        let creds = credentials(&cx);
         let (options, events) = connect_options(&cfg, &cx.host_id, creds.as_ref());
         match options.connect(url.as_str()).await {
             Ok(client) => {
                 backoff = FIRST_RETRY;
                 last = LinkState::Connected;
-                run_session(&cx, client, events, outbox.clone()).await;
+                run_session(&cx, client, events, outbox.clone(), &mut changed).await;
             }
             Err(e) => {
                 let auth = matches!(
@@ -197,6 +200,8 @@ async fn supervise(mut cx: LinkContext) {
                 tokio::select! {
                     () = cx.token.cancelled() => {}
                     () = tokio::time::sleep(backoff) => {}
+                    // New credentials from the owner: try them at once.
+                    _ = changed.changed() => backoff = FIRST_RETRY,
                 }
                 backoff = (backoff * 2).min(cfg.reconnect_max_delay);
             }
@@ -215,6 +220,7 @@ async fn run_session(
     client: Client,
     events: mpsc::UnboundedReceiver<async_nats::Event>,
     outbox: outbox::Shared,
+    credentials_changed: &mut watch::Receiver<u64>,
 ) {
     let cfg = &cx.config.coordinator;
     let mut js = jetstream::new(client.clone());
@@ -241,7 +247,11 @@ async fn run_session(
     }
     spawn_named(&tracker, a, "job intake", intake::run(link.clone()));
     spawn_named(&tracker, a, "outbox", outbox::run(link.clone(), outbox, connected_rx));
-    watch_events(link, events, connected_tx).await;
+    tokio::select! {
+        () = watch_events(link, events, connected_tx) => {}
+        // The owner changed the credentials: this connection ends and a new one uses them.
+        _ = credentials_changed.changed() => info!("Coordinator credentials changed; reconnecting"),
+    }
     session.cancel();
     tracker.close();
     tracker.wait().await;
