@@ -110,6 +110,29 @@ pub struct Status {
     pub preload_hints: Vec<PreloadRecommendation>,
 }
 
+impl Status {
+    /// The status of an agent that has just started: no link yet, hosting, nothing running.
+    pub fn new(island_id: String, hardware: Hardware) -> Status {
+        Status {
+            island_id,
+            version: crate::VERSION.to_string(),
+            link: LinkStatus { state: LinkState::Idle, reason: Some("no coordinator link is running".into()) },
+            pairing: Pairing::default(),
+            hosting: HostingState::Hosting,
+            pause_reason: None,
+            gpu_hold: None,
+            running: Vec::new(),
+            interrupted: Vec::new(),
+            max_concurrent_jobs: 1,
+            hardware,
+            counters: Counters::default(),
+            earnings: Default::default(),
+            pricing: Default::default(),
+            preload_hints: Vec::new(),
+        }
+    }
+}
+
 /// The state of the coordinator link, with the reason when it is not connected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkStatus {

@@ -18,9 +18,7 @@ use tracing::{info, warn};
 
 use self::core::{Core, Request};
 use self::tasks::{Alive, every, spawn_named};
-use crate::api::{
-    Command, Counters, Event, HostingState, LinkState, LinkStatus, LogLine, Pairing, ShutdownReport, Status,
-};
+use crate::api::{Command, Counters, Event, HostingState, LogLine, ShutdownReport, Status};
 use crate::config::Config;
 use crate::coordinator::{self, LinkContext};
 use crate::error::{Error, Result};
@@ -240,23 +238,7 @@ pub(crate) mod tests_support {
 }
 
 fn initial_status(island_id: String, hardware: Hardware) -> Status {
-    Status {
-        island_id,
-        version: crate::VERSION.to_string(),
-        link: LinkStatus { state: LinkState::Idle, reason: Some("no coordinator link is running".into()) },
-        pairing: Pairing::default(),
-        pause_reason: None,
-        gpu_hold: None,
-        pricing: Default::default(),
-        preload_hints: Vec::new(),
-        hosting: HostingState::Hosting,
-        running: Vec::new(),
-        interrupted: Vec::new(),
-        max_concurrent_jobs: 1,
-        hardware,
-        counters: Counters::default(),
-        earnings: Default::default(),
-    }
+    Status::new(island_id, hardware)
 }
 
 async fn metrics_task(period: Duration, token: CancellationToken, requests: mpsc::Sender<Request>, disk_of: PathBuf) {

@@ -1,0 +1,5 @@
+//! Generates the Tauri context (configuration, embedded UI assets, capabilities).
+
+fn main() {
+    tauri_build::build()
+}

@@ -1,0 +1,104 @@
+//! The commands the window may call: each forwards to the core's handle (or a core
+//! function) and turns a core error into `{code, message}` for `ui/js/api.js`.
+
+use island::api::{Command, LogLine, Status};
+use island::config::{ConfigEdit, Price};
+use island::credentials::Credentials;
+use island::jobs::JobId;
+use island::{AgentHandle, ErrorCode};
+use serde::Serialize;
+use tauri::State;
+
+/// A core error as the UI sees it.
+#[derive(Debug, Serialize)]
+pub struct UiError {
+    /// What kind (the UI switches on it).
+    pub code: ErrorCode,
+    /// What to tell the owner.
+    pub message: String,
+}
+
+impl From<island::Error> for UiError {
+    fn from(e: island::Error) -> Self {
+        UiError { code: e.code(), message: e.to_string() }
+    }
+}
+
+fn config_error(message: String) -> UiError {
+    UiError { code: ErrorCode::Config, message }
+}
+
+type R<T> = Result<T, UiError>;
+
+/// The current status.
+#[tauri::command]
+pub fn get_status(agent: State<'_, AgentHandle>) -> Status {
+    agent.status().borrow().clone()
+}
+
+/// Recent log lines, oldest first.
+#[tauri::command]
+pub fn recent_logs(agent: State<'_, AgentHandle>) -> Vec<LogLine> {
+    agent.recent_logs()
+}
+
+/// Pause hosting: let running jobs finish, or (`now`) cancel them.
+#[tauri::command]
+pub async fn pause(agent: State<'_, AgentHandle>, now: bool) -> R<()> {
+    Ok(agent.send(if now { Command::PauseNow } else { Command::Pause }).await?)
+}
+
+/// Resume hosting.
+#[tauri::command]
+pub async fn resume(agent: State<'_, AgentHandle>) -> R<()> {
+    Ok(agent.send(Command::Resume).await?)
+}
+
+/// Cancel a running job.
+#[tauri::command]
+pub async fn cancel_job(agent: State<'_, AgentHandle>, id: String) -> R<()> {
+    Ok(agent.send(Command::CancelJob(JobId::from(id))).await?)
+}
+
+/// Set (`price`) or remove (`null`) an asking price; `workload: null` is the default price.
+#[tauri::command]
+pub async fn set_price(agent: State<'_, AgentHandle>, workload: Option<String>, price: Option<String>) -> R<()> {
+    let price = price.map(|p| p.parse::<Price>()).transpose().map_err(config_error)?;
+    Ok(agent.send(Command::EditConfig(vec![ConfigEdit::SetPrice { workload, price }])).await?)
+}
+
+/// Choose the GPUs shared with Cargos.
+#[tauri::command]
+pub async fn set_gpus(agent: State<'_, AgentHandle>, devices: Vec<String>) -> R<()> {
+    Ok(agent.send(Command::EditConfig(vec![ConfigEdit::SetGpuDevices(devices)])).await?)
+}
+
+/// Store the coordinator credentials (OS keyring); never sent back to the window.
+#[tauri::command]
+pub async fn set_credentials(agent: State<'_, AgentHandle>, user: String, password: String) -> R<()> {
+    let creds = Credentials { user, password: island::config::Secret::new(password) };
+    Ok(agent.send(Command::SetCredentials(creds)).await?)
+}
+
+/// Remove the stored credentials.
+#[tauri::command]
+pub async fn clear_credentials(agent: State<'_, AgentHandle>) -> R<()> {
+    Ok(agent.send(Command::ClearCredentials).await?)
+}
+
+fn autostart() -> Result<island::autostart::AutoStart, UiError> {
+    let exe = std::env::current_exe().map_err(|e| config_error(e.to_string()))?;
+    island::autostart::AutoStart::new(&exe, &["--hidden"]).map_err(|e| config_error(e.to_string()))
+}
+
+/// Whether Island starts (hidden, in the tray) at login.
+#[tauri::command]
+pub fn get_autostart() -> R<bool> {
+    autostart()?.is_enabled().map_err(|e| config_error(e.to_string()))
+}
+
+/// Start at login, or not.
+#[tauri::command]
+pub fn set_autostart(on: bool) -> R<()> {
+    autostart()?.set(on).map_err(|e| config_error(e.to_string()))
+}

@@ -1,0 +1,28 @@
+// The only module that talks to the backend (window.__TAURI__). Views import these
+// functions; errors arrive as {code, message} from the core.
+const tauri = window.__TAURI__;
+
+function invoke(cmd, args) {
+  if (!tauri) return Promise.reject({ code: "no_backend", message: "Island's backend is not available (opened outside the app)" });
+  return tauri.core.invoke(cmd, args);
+}
+
+export const getStatus = () => invoke("get_status");
+export const recentLogs = () => invoke("recent_logs");
+export const pause = (now = false) => invoke("pause", { now });
+export const resume = () => invoke("resume");
+export const cancelJob = (id) => invoke("cancel_job", { id });
+export const setPrice = (workload, price) => invoke("set_price", { workload, price });
+export const setGpus = (devices) => invoke("set_gpus", { devices });
+export const setCredentials = (user, password) => invoke("set_credentials", { user, password });
+export const clearCredentials = () => invoke("clear_credentials");
+export const getAutostart = () => invoke("get_autostart");
+export const setAutostart = (on) => invoke("set_autostart", { on });
+
+// name: "status", "job", "log", "link", "model-progress", "changed" (island://…)
+export function onEvent(name, fn) {
+  if (!tauri) return () => {};
+  let unlisten = () => {};
+  tauri.event.listen(`island://${name}`, (e) => fn(e.payload)).then((u) => (unlisten = u));
+  return () => unlisten();
+}

@@ -1,0 +1,46 @@
+// Boots the window: fetches the status, listens to the core's events, switches views.
+import * as api from "./api.js";
+import { setStatus, store, subscribe } from "./store.js";
+import overview from "./views/overview.js";
+import prices from "./views/prices.js";
+import hardware from "./views/hardware.js";
+import logs from "./views/logs.js";
+import settings from "./views/settings.js";
+
+const views = { overview, prices, hardware, logs, settings };
+let current = "overview";
+let teardown = () => {};
+
+export function toast(message) {
+  const el = document.getElementById("toast");
+  el.textContent = message;
+  el.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => (el.hidden = true), 6000);
+}
+
+function header(s) {
+  const state = document.getElementById("state");
+  const offline = s.link.state !== "connected";
+  const kind = offline ? "offline" : s.hosting;
+  state.className = `badge ${kind}`;
+  const reason = s.pause_reason ? `: ${s.pause_reason}` : "";
+  state.textContent = offline ? "Offline" : { hosting: "Hosting", draining: "Draining", paused: `Paused${reason}` }[s.hosting];
+  document.getElementById("link").textContent = offline ? (s.link.reason || s.link.state) : `Connected · Island ${s.island_id.slice(0, 8)}`;
+}
+
+function show(name) {
+  teardown();
+  current = name;
+  document.querySelectorAll("nav button").forEach((b) => b.toggleAttribute("aria-current", b.dataset.view === name) || b.removeAttribute("aria-current"));
+  document.querySelector(`nav button[data-view="${name}"]`).setAttribute("aria-current", "page");
+  const main = document.getElementById("view");
+  main.replaceChildren();
+  teardown = views[name](main, store) || (() => {});
+}
+
+document.querySelectorAll("nav button").forEach((b) => b.addEventListener("click", () => show(b.dataset.view)));
+subscribe((s) => s.status && header(s.status));
+api.onEvent("status", setStatus);
+api.getStatus().then(setStatus).catch((e) => toast(e.message));
+show(current);

@@ -1,0 +1,53 @@
+// Overview: hosting state, pairing code, running jobs, today's counters and earnings.
+import * as api from "../api.js";
+import { subscribe } from "../store.js";
+import { toast } from "../main.js";
+import { card, duration, h } from "./util.js";
+
+export default function overview(main, store) {
+  const render = ({ status: s }) => {
+    if (!s) return;
+    const hosting = s.hosting === "hosting";
+    const controls = h("div", {},
+      hosting
+        ? h("button", { class: "primary", onclick: () => api.pause(false).catch((e) => toast(e.message)) }, "Pause hosting")
+        : h("button", { class: "primary", onclick: () => api.resume().catch((e) => toast(e.message)) }, "Resume hosting"),
+      s.hosting === "draining" ? h("button", { class: "plain", onclick: () => api.pause(true).catch((e) => toast(e.message)) }, " Stop running jobs now") : null);
+    const state = card("Hosting",
+      h("p", { class: "num" }, { hosting: "Hosting", draining: "Finishing running jobs", paused: "Paused" }[s.hosting]),
+      s.pause_reason ? h("p", { class: "muted" }, s.pause_reason) : null,
+      s.gpu_hold ? h("p", { class: "error" }, `GPU jobs on hold: ${s.gpu_hold}`) : null,
+      controls);
+    const link = card("Coordinator",
+      h("p", {}, s.link.state === "connected" ? "Connected" : s.link.state.replace("_", " ")),
+      s.link.reason ? h("p", { class: s.link.state === "auth_failed" ? "error" : "muted" }, s.link.reason) : null);
+    const pairing = s.pairing.paired ? null : card("Pair this Island",
+      s.pairing.code
+        ? [h("p", { class: "code", id: "pairing-code" }, s.pairing.code),
+           h("button", { class: "plain", onclick: () => navigator.clipboard.writeText(s.pairing.code) }, "Copy code"),
+           s.pairing.url ? h("p", {}, "Enter it at ", h("a", { href: s.pairing.url }, s.pairing.url)) : null,
+           s.pairing.expires_at_ms ? h("p", { class: "muted", "data-expires": s.pairing.expires_at_ms }, "") : null]
+        : h("p", { class: "muted" }, "Waiting for a pairing code from the coordinator…"));
+    const rows = s.running.map((j) => h("tr", {},
+      h("td", {}, j.workload_id || j.id), h("td", {}, j.runtime), h("td", {}, duration(Date.now() - j.started_at_ms)),
+      h("td", {}, h("button", { class: "plain", onclick: () => api.cancelJob(j.id).catch((e) => toast(e.message)) }, "Cancel"))));
+    const jobs = card("Running jobs", rows.length
+      ? h("table", {}, h("tr", {}, h("th", {}, "Cargo"), h("th", {}, "Runtime"), h("th", {}, "Running for"), h("th", {}, "")), rows)
+      : h("p", { class: "muted" }, hosting ? "No job right now: Cargos arrive when the network needs this Island." : "Resume hosting to take jobs."));
+    const e = s.earnings;
+    const today = card("Today",
+      h("p", {}, h("span", { class: "num" }, `${e.today.succeeded}`), " succeeded · ", `${e.today.failed} failed · ${e.today.cancelled} cancelled`),
+      h("p", {}, h("span", { class: "num" }, e.credits_today), " credits earned today"),
+      h("p", { class: "muted" }, `${e.credits_total} credits over the last 30 days`));
+    main.replaceChildren(...[state, link, pairing, jobs, today].filter(Boolean));
+    tick();
+  };
+  const tick = () => main.querySelectorAll("[data-expires]").forEach((el) => {
+    const left = Number(el.dataset.expires) - Date.now();
+    el.textContent = left > 0 ? `Expires in ${duration(left)}` : "Expired; a new code is on its way";
+  });
+  const timer = setInterval(tick, 1000);
+  const off = subscribe(render);
+  render(store);
+  return () => { off(); clearInterval(timer); };
+}

@@ -1,0 +1,36 @@
+// Prices: the default asking price and per-Cargo prices, saved to config.toml by the core.
+import * as api from "../api.js";
+import { subscribe } from "../store.js";
+import { toast } from "../main.js";
+import { card, h } from "./util.js";
+
+export default function prices(main, store) {
+  const save = (workload, price) => api.setPrice(workload, price).catch((e) => toast(e.message));
+  const render = ({ status: s }) => {
+    if (!s || main.contains(document.activeElement)) return;
+    const p = s.pricing;
+    const def = h("input", { id: "default-price", value: p.default_price ?? "", placeholder: "e.g. 1.0", inputmode: "decimal", "aria-label": "Default price" });
+    const rows = Object.entries(p.workloads).map(([slug, price]) => {
+      const input = h("input", { value: price, inputmode: "decimal", "aria-label": `Price for ${slug}` });
+      return h("tr", {}, h("td", {}, slug), h("td", {}, input),
+        h("td", {}, h("button", { class: "plain", onclick: () => save(slug, input.value.trim()) }, "Save"),
+          " ", h("button", { class: "plain", onclick: () => save(slug, null) }, "Remove")));
+    });
+    const slug = h("input", { id: "new-slug", placeholder: "Cargo slug, e.g. llm-chat" });
+    const price = h("input", { id: "new-price", placeholder: "credits per job", inputmode: "decimal" });
+    main.replaceChildren(
+      card("Default asking price",
+        h("p", { class: "muted" }, "Credits per job for every Cargo without its own price. Leave empty to use each Cargo's default."),
+        def, " ", h("button", { class: "primary", onclick: () => save(null, def.value.trim() || null) }, "Save")),
+      h("section", { class: "card wide" }, h("h2", {}, "Per-Cargo prices"),
+        rows.length ? h("table", {}, h("tr", {}, h("th", {}, "Cargo"), h("th", {}, "Credits per job"), h("th", {}, "")), rows)
+                    : h("p", { class: "muted" }, "No per-Cargo prices yet."),
+        h("p", {}, slug, " ", price, " ", h("button", { class: "primary", id: "add-price", onclick: () => {
+          if (!slug.value.trim()) return toast("Name the Cargo (its slug) first");
+          save(slug.value.trim(), price.value.trim());
+        } }, "Add"))));
+  };
+  const off = subscribe(render);
+  render(store);
+  return off;
+}
