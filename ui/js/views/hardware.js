@@ -4,7 +4,12 @@ import { subscribe } from "../store.js";
 import { toast } from "../main.js";
 import { card, h } from "./util.js";
 
-const bar = (used, total) => h("div", { class: "bar" }, h("span", { style: `width:${total ? Math.min(100, (100 * used) / total) : 0}%` }));
+// Widths are set through the CSSOM: the strict CSP forbids inline style attributes.
+function bar(used, total) {
+  const fill = h("span");
+  fill.style.width = `${total ? Math.min(100, (100 * used) / total) : 0}%`;
+  return h("div", { class: "bar", role: "meter", "aria-valuenow": used, "aria-valuemax": total }, fill);
+}
 
 export default function hardware(main, store) {
   const render = ({ status: s }) => {

@@ -5,8 +5,8 @@ import { toast } from "../main.js";
 import { card, h } from "./util.js";
 
 export default function settings(main) {
-  const user = h("input", { value: "island", "aria-label": "User" });
-  const pass = h("input", { type: "password", autocomplete: "off", "aria-label": "Password" });
+  const user = h("input", { value: "island", placeholder: "User", "aria-label": "User" });
+  const pass = h("input", { type: "password", autocomplete: "off", placeholder: "Password", "aria-label": "Password" });
   const saved = h("p", { class: "muted" });
   const store = () => api.setCredentials(user.value.trim(), pass.value)
     .then(() => { pass.value = ""; saved.textContent = "Stored in the OS keyring. Island reconnects with them now."; })
