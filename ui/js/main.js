@@ -24,7 +24,8 @@ function header(s) {
   const offline = s.link.state !== "connected";
   const kind = offline ? "offline" : s.hosting;
   state.className = `badge ${kind}`;
-  const reason = s.pause_reason ? `: ${s.pause_reason}` : "";
+  // The owner's own pause needs no explanation; automatic ones do ("Paused: on battery").
+  const reason = s.pause_reason && s.pause_reason !== "paused by the owner" ? `: ${s.pause_reason}` : "";
   state.textContent = offline ? "Offline" : { hosting: "Hosting", draining: "Draining", paused: `Paused${reason}` }[s.hosting];
   document.getElementById("link").textContent = offline ? (s.link.reason || s.link.state) : `Connected · Island ${s.island_id.slice(0, 8)}`;
 }
