@@ -32,11 +32,12 @@ fn missing() -> Option<String> {
         return Some("no X display (run under xvfb-run)".into());
     }
     for tool in ["tauri-driver", "WebKitWebDriver"] {
-        let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists()))
-            .unwrap_or(false);
+        let found =
+            std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists())).unwrap_or(false);
         if !found {
-            return Some(format!("{tool} is not on PATH (cargo install tauri-driver; apt-get install webkit2gtk-driver)"));
+            return Some(format!(
+                "{tool} is not on PATH (cargo install tauri-driver; apt-get install webkit2gtk-driver)"
+            ));
         }
     }
     None
@@ -60,7 +61,8 @@ async fn text(c: &Client, css: &str) -> Option<String> {
 }
 
 async fn shot(c: &Client, name: &str) {
-    let dir = PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "../target".into())).join("e2e-screenshots");
+    let dir =
+        PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "../target".into())).join("e2e-screenshots");
     let _ = std::fs::create_dir_all(&dir);
     if let Ok(png) = c.screenshot().await {
         let _ = std::fs::write(dir.join(format!("{name}.png")), png);
@@ -120,7 +122,8 @@ async fn the_app_shows_the_pairing_code_saves_prices_and_pauses() {
         })
         .await
         .expect("a pairing request");
-    wait_until("the pairing code", || async { text(&c, "#pairing-code").await.as_deref() == Some(code.as_str()) }).await;
+    wait_until("the pairing code", || async { text(&c, "#pairing-code").await.as_deref() == Some(code.as_str()) })
+        .await;
     shot(&c, "overview").await;
 
     // A price edit lands in config.toml, comments kept, and in the next heartbeats.
@@ -130,7 +133,8 @@ async fn the_app_shows_the_pairing_code_saves_prices_and_pauses() {
     c.find(Locator::Css("#add-price")).await.unwrap().click().await.unwrap();
     let config = island_home.join("config.toml");
     wait_until("the price in config.toml", || async {
-        std::fs::read_to_string(&config).is_ok_and(|t| t.contains("llm-chat = \"2.5\"") && t.contains("# Archipelag.io Island Configuration"))
+        std::fs::read_to_string(&config)
+            .is_ok_and(|t| t.contains("llm-chat = \"2.5\"") && t.contains("# Archipelag.io Island Configuration"))
     })
     .await;
     shot(&c, "prices").await;
@@ -142,7 +146,8 @@ async fn the_app_shows_the_pairing_code_saves_prices_and_pauses() {
     c.find(Locator::Css("#new-price")).await.unwrap().clear().await.unwrap();
     c.find(Locator::Css("#new-price")).await.unwrap().send_keys("cheap").await.unwrap();
     c.find(Locator::Css("#add-price")).await.unwrap().click().await.unwrap();
-    wait_until("the error", || async { text(&c, "#toast").await.is_some_and(|t| t.contains("expected a price")) }).await;
+    wait_until("the error", || async { text(&c, "#toast").await.is_some_and(|t| t.contains("expected a price")) })
+        .await;
     assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
 
     // Pause in the UI: the next heartbeat says paused.
