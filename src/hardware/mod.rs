@@ -169,7 +169,13 @@ pub struct Sampler {
     disks: Option<sysinfo::Disks>,
     nvml: Option<nvml_wrapper::Nvml>,
     disk_of: PathBuf,
+    /// The last disk figures and when they were read: disk space changes slowly, and
+    /// listing every mount is the costliest part of a sample (it matters for an idle tray).
+    disk_read: Option<(std::time::Instant, (u64, u64))>,
 }
+
+/// How long disk figures are reused.
+const DISK_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One sample.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -183,7 +189,7 @@ pub struct Sample {
 impl Sampler {
     /// A sampler that reports the disk holding `disk_of` (the model cache).
     pub fn new(disk_of: PathBuf) -> Self {
-        Sampler { sys: None, disks: None, nvml: nvml::open(), disk_of }
+        Sampler { sys: None, disks: None, nvml: nvml::open(), disk_of, disk_read: None }
     }
 
     /// Takes a sample. Blocking but quick: call from `spawn_blocking`.
@@ -208,6 +214,17 @@ impl Sampler {
 
     /// Used and total GB of the disk whose mount point holds the model cache, or zeros.
     fn disk_gb(&mut self) -> (u64, u64) {
+        if let Some((at, figures)) = self.disk_read
+            && at.elapsed() < DISK_REFRESH
+        {
+            return figures;
+        }
+        let figures = self.read_disk_gb();
+        self.disk_read = Some((std::time::Instant::now(), figures));
+        figures
+    }
+
+    fn read_disk_gb(&mut self) -> (u64, u64) {
         match &mut self.disks {
             Some(d) => d.refresh(true),
             None => self.disks = sysinfo::Disks::new_with_refreshed_list().ok(),
