@@ -162,7 +162,12 @@ async fn the_app_shows_the_pairing_code_saves_prices_and_pauses() {
     shot(&c, "paused").await;
     for name in ["hardware", "logs", "settings"] {
         view(&c, name).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let shown = format!("nav button[data-view='{name}'][aria-current='page']");
+        wait_until(&format!("the {name} view"), || async {
+            c.find(Locator::Css(&shown)).await.is_ok()
+                && text(&c, "#view .card h2").await.is_some_and(|t| !t.is_empty())
+        })
+        .await;
         shot(&c, name).await;
     }
     let _ = c.close().await;

@@ -31,23 +31,16 @@ fn tray_connection(pid: u32) -> Option<String> {
     })
 }
 
+/// Calls a com.canonical.dbusmenu method on the tray menu.
+fn menu_call(dest: &str, method: &str, args: &[&str]) -> Option<String> {
+    let method = format!("com.canonical.dbusmenu.{method}");
+    let head = ["call", "--session", "--dest", dest, "--object-path", MENU, "--method", method.as_str(), "--"];
+    gdbus(&[&head[..], args].concat())
+}
+
 /// (item id, label) of the menu's entries.
 fn layout(dest: &str) -> Vec<(String, String)> {
-    let text = gdbus(&[
-        "call",
-        "--session",
-        "--dest",
-        dest,
-        "--object-path",
-        MENU,
-        "--method",
-        "com.canonical.dbusmenu.GetLayout",
-        "--",
-        "0",
-        "-1",
-        "[]",
-    ])
-    .unwrap_or_default();
+    let text = menu_call(dest, "GetLayout", &["0", "-1", "[]"]).unwrap_or_default();
     text.split("<(")
         .skip(1)
         .filter_map(|item| {
@@ -59,21 +52,7 @@ fn layout(dest: &str) -> Vec<(String, String)> {
 }
 
 fn click(dest: &str, id: &str) {
-    let ok = gdbus(&[
-        "call",
-        "--session",
-        "--dest",
-        dest,
-        "--object-path",
-        MENU,
-        "--method",
-        "com.canonical.dbusmenu.Event",
-        "--",
-        id,
-        "clicked",
-        "<0>",
-        "0",
-    ]);
+    let ok = menu_call(dest, "Event", &[id, "clicked", "<0>", "0"]);
     assert!(ok.is_some(), "clicking menu item {id} failed");
 }
 
