@@ -2,6 +2,7 @@
 //! `nats-server`, used by the integration tests and by `island devnet` ([`run`]).
 
 mod double;
+pub mod fake_nvml;
 mod http;
 mod nats_server;
 mod record;
