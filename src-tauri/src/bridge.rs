@@ -3,11 +3,11 @@
 
 use island::AgentHandle;
 use island::api::Event;
-use tauri::{AppHandle, Emitter};
+use tauri::{AppHandle, Emitter, Runtime};
 use tokio::sync::broadcast::error::RecvError;
 
 /// Forwards status and events until the agent stops.
-pub fn spawn(app: AppHandle, agent: AgentHandle) {
+pub fn spawn<R: Runtime>(app: AppHandle<R>, agent: AgentHandle) {
     let mut status = agent.status();
     let status_app = app.clone();
     tauri::async_runtime::spawn(async move {

@@ -15,7 +15,7 @@ use island::home::IslandHome;
 use island::logs::{self, LogOptions};
 use island::runtimes::wasm::WasmRuntime;
 use island::{Agent, AgentHandle};
-use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};
+use tauri::{AppHandle, Builder, Manager, RunEvent, Runtime, WebviewUrl, WebviewWindowBuilder};
 use tracing::{error, info};
 
 /// How long running jobs get to finish when the owner quits from the tray.
@@ -23,7 +23,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Shows the window, creating it when it does not exist: a closed window is destroyed, so
 /// Island in the tray pays for no webview.
-pub fn show_window(app: &AppHandle) {
+pub fn show_window<R: Runtime>(app: &AppHandle<R>) {
     if let Some(w) = app.get_webview_window("main") {
         let _ = w.show();
         let _ = w.set_focus();
@@ -37,6 +37,30 @@ pub fn show_window(app: &AppHandle) {
     if let Err(e) = built {
         error!("cannot open the window: {e}");
     }
+}
+
+/// Registers the commands the window may call (see `commands`).
+pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
+    builder.invoke_handler(tauri::generate_handler![
+        commands::get_status,
+        commands::recent_logs,
+        commands::pause,
+        commands::resume,
+        commands::cancel_job,
+        commands::set_price,
+        commands::set_gpus,
+        commands::set_credentials,
+        commands::clear_credentials,
+        commands::get_autostart,
+        commands::set_autostart,
+    ])
+}
+
+/// Hands the running core to the app: commands reach it, and its status and events reach
+/// the window and the tray.
+pub fn attach<R: Runtime>(app: &AppHandle<R>, agent: AgentHandle) {
+    app.manage(agent.clone());
+    bridge::spawn(app.clone(), agent);
 }
 
 /// Starts the core and the shell; returns when the owner quits.
@@ -83,21 +107,8 @@ pub fn run() -> ExitCode {
     // One tokio runtime for the core and the shell.
     tauri::async_runtime::set(runtime.handle().clone());
     let hidden = std::env::args().any(|a| a == "--hidden");
-    let app = tauri::Builder::default()
+    let app = with_commands(tauri::Builder::default())
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| show_window(app)))
-        .invoke_handler(tauri::generate_handler![
-            commands::get_status,
-            commands::recent_logs,
-            commands::pause,
-            commands::resume,
-            commands::cancel_job,
-            commands::set_price,
-            commands::set_gpus,
-            commands::set_credentials,
-            commands::clear_credentials,
-            commands::get_autostart,
-            commands::set_autostart,
-        ])
         .setup(move |app| {
             let handle = app.handle().clone();
             let mut builder = Agent::builder(config.clone()).config_path(&path).home(home.clone()).logs(hub).connect();
@@ -107,9 +118,8 @@ pub fn run() -> ExitCode {
             }
             let agent: AgentHandle = tauri::async_runtime::block_on(builder.start())?;
             info!("Island desktop running");
-            app.manage(agent.clone());
             tray::build(&handle, &agent.status().borrow())?;
-            bridge::spawn(handle.clone(), agent);
+            attach(&handle, agent);
             if !hidden {
                 show_window(&handle);
             }

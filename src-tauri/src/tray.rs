@@ -170,7 +170,7 @@ mod native {
     use tauri::image::Image;
     use tauri::menu::{Menu, MenuEvent, MenuItem};
     use tauri::tray::TrayIconBuilder;
-    use tauri::{AppHandle, Manager, Wry};
+    use tauri::{AppHandle, Manager, Runtime};
 
     use super::{Icon, TrayItem, icon, menu, status_line};
 
@@ -186,18 +186,18 @@ mod native {
         Image::from_bytes(bytes).expect("the tray icons are PNG files")
     }
 
-    fn build_menu(app: &AppHandle, status: &Status) -> tauri::Result<Menu<Wry>> {
+    fn build_menu<R: Runtime>(app: &AppHandle<R>, status: &Status) -> tauri::Result<Menu<R>> {
         let entries = menu(status);
-        let items: Vec<MenuItem<Wry>> = entries
+        let items: Vec<MenuItem<R>> = entries
             .iter()
             .map(|e| MenuItem::with_id(app, e.item.as_str(), &e.label, e.enabled, None::<&str>))
             .collect::<tauri::Result<_>>()?;
-        let refs: Vec<&dyn tauri::menu::IsMenuItem<Wry>> = items.iter().map(|i| i as _).collect();
+        let refs: Vec<&dyn tauri::menu::IsMenuItem<R>> = items.iter().map(|i| i as _).collect();
         Menu::with_items(app, &refs)
     }
 
     /// Creates the tray icon with its menu.
-    pub fn build(app: &AppHandle, status: &Status) -> tauri::Result<()> {
+    pub fn build<R: Runtime>(app: &AppHandle<R>, status: &Status) -> tauri::Result<()> {
         TrayIconBuilder::with_id(TRAY_ID)
             .icon(image(icon(status)))
             .tooltip(status_line(status))
@@ -208,7 +208,7 @@ mod native {
     }
 
     /// Re-renders the tray from a status.
-    pub fn refresh(app: &AppHandle, status: &Status) {
+    pub fn refresh<R: Runtime>(app: &AppHandle<R>, status: &Status) {
         let Some(tray) = app.tray_by_id(TRAY_ID) else { return };
         if let Ok(menu) = build_menu(app, status) {
             let _ = tray.set_menu(Some(menu));
@@ -217,7 +217,7 @@ mod native {
         let _ = tray.set_tooltip(Some(status_line(status)));
     }
 
-    fn on_menu_event(app: &AppHandle, event: MenuEvent) {
+    fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
         let Ok(item) = event.id().as_ref().parse::<TrayItem>() else { return };
         let agent = app.state::<AgentHandle>().inner().clone();
         match item {

@@ -1,0 +1,154 @@
+//! The window's commands and the core's events through Tauri's mock runtime: each command
+//! runs as the webview would call it (IPC request → handler → the real core) and the
+//! bridge's `island://…` events arrive. No display is needed.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use island::config::{self, Config};
+use island::home::IslandHome;
+use island::jobs::JobSpec;
+use island::runtimes::RuntimeKind;
+use island::runtimes::wasm::WasmRuntime;
+use island::{Agent, AgentHandle};
+use serde_json::{Value, json};
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{INVOKE_KEY, MockRuntime, mock_builder, mock_context, noop_assets};
+use tauri::webview::InvokeRequest;
+use tauri::{App, Listener, WebviewWindow, WebviewWindowBuilder};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Says "ready", then loops until cancelled.
+const LOOPING_CARGO: &str = include_str!("../../tests/fixtures/ready-then-loop.wat");
+
+struct Shell {
+    _dir: tempfile::TempDir,
+    home: IslandHome,
+    agent: AgentHandle,
+    app: App<MockRuntime>,
+    window: WebviewWindow<MockRuntime>,
+}
+
+fn shell() -> Shell {
+    let dir = tempfile::tempdir().unwrap();
+    let home = IslandHome::at(dir.path());
+    std::fs::create_dir_all(home.root()).unwrap();
+    config::init_file(&home.config_file()).unwrap();
+    let mut config: Config = config::load(&home.config_file()).unwrap().config;
+    config.wasm.local_dir = Some(dir.path().to_path_buf());
+    let wasm = WasmRuntime::new(&home, &config).unwrap();
+    let start =
+        Agent::builder(config).config_path(home.config_file()).home(home.clone()).runtime(Arc::new(wasm)).start();
+    let agent = tauri::async_runtime::block_on(start).unwrap();
+    let app = island_desktop::with_commands(mock_builder()).build(mock_context(noop_assets())).unwrap();
+    island_desktop::attach(app.handle(), agent.clone());
+    let window = WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
+    Shell { _dir: dir, home, agent, app, window }
+}
+
+impl Shell {
+    /// Calls `cmd` as the window does; `Err` carries the `{code, message}` the UI gets.
+    fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+        let request = InvokeRequest {
+            cmd: cmd.into(),
+            callback: CallbackFn(0),
+            error: CallbackFn(1),
+            // The app's own origin on Linux and macOS: app commands need no capability from there.
+            url: "tauri://localhost".parse().unwrap(),
+            body: InvokeBody::Json(args),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        };
+        tauri::test::get_ipc_response(&self.window, request).map(|b| b.deserialize::<Value>().unwrap())
+    }
+
+    /// Payloads of the `island://{name}` events from now on.
+    fn listen(&self, name: &str) -> mpsc::Receiver<Value> {
+        let (tx, rx) = mpsc::channel();
+        self.app.listen(format!("island://{name}"), move |e| {
+            let _ = tx.send(serde_json::from_str(e.payload()).unwrap());
+        });
+        rx
+    }
+
+    fn config_text(&self) -> String {
+        std::fs::read_to_string(self.home.config_file()).unwrap()
+    }
+}
+
+/// The first payload from `rx` that `pick` accepts, within the deadline.
+fn wait(rx: &mpsc::Receiver<Value>, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
+    let end = std::time::Instant::now() + DEADLINE;
+    let mut seen = Vec::new();
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(v) if pick(&v) => return v,
+            Ok(other) => seen.push(other),
+            Err(_) => panic!("timed out waiting for {what}; saw {seen:?}"),
+        }
+    }
+}
+
+#[test]
+fn status_pause_and_resume_reach_the_core_and_come_back_as_events() {
+    let s = shell();
+    let status = s.invoke("get_status", json!({})).unwrap();
+    assert_eq!(status["island_id"], s.agent.status().borrow().island_id.as_str());
+    assert_eq!(status["hosting"], "hosting");
+    let events = s.listen("status");
+    s.invoke("pause", json!({"now": false})).unwrap();
+    wait(&events, "a paused status", |v| v["hosting"] == "paused" && v["pause_reason"] == "paused by the owner");
+    s.invoke("resume", json!({})).unwrap();
+    wait(&events, "hosting again", |v| v["hosting"] == "hosting");
+    assert!(s.invoke("recent_logs", json!({})).unwrap().is_array());
+}
+
+#[test]
+fn a_price_is_saved_with_the_comments_and_a_bad_one_is_refused_naming_the_problem() {
+    let s = shell();
+    let changed = s.listen("changed");
+    s.invoke("set_price", json!({"workload": "llm-chat", "price": "2.5"})).unwrap();
+    wait(&changed, "the config applied", |_| true);
+    let text = s.config_text();
+    assert!(text.contains("llm-chat = \"2.5\"") && text.contains("# Archipelag.io Island Configuration"), "{text}");
+    assert_eq!(s.invoke("get_status", json!({})).unwrap()["pricing"]["workloads"]["llm-chat"], "2.5");
+
+    let err = s.invoke("set_price", json!({"workload": "llm-chat", "price": "-1"})).unwrap_err();
+    assert_eq!(err["code"], "config", "{err}");
+    assert!(err["message"].as_str().unwrap().contains("price"), "{err}");
+    let err = s.invoke("set_price", json!({"workload": "x", "price": "cheap"})).unwrap_err();
+    assert_eq!(err["code"], "config");
+    assert_eq!(s.config_text(), text, "nothing written for a refused price");
+
+    s.invoke("set_price", json!({"workload": "llm-chat", "price": null})).unwrap();
+    assert!(!s.config_text().contains("llm-chat = "), "the price is removed");
+}
+
+#[test]
+fn a_gpu_choice_lands_in_the_config_file() {
+    let s = shell();
+    s.invoke("set_gpus", json!({"devices": ["1", "GPU-abc"]})).unwrap();
+    assert!(s.config_text().contains(r#"gpu_devices = ["1", "GPU-abc"]"#), "{}", s.config_text());
+}
+
+#[test]
+fn cancel_stops_a_running_wasm_job_and_an_unknown_job_is_an_error_with_its_code() {
+    let s = shell();
+    let jobs = s.listen("job");
+    let module = s.home.root().join("loop.wasm");
+    std::fs::write(&module, wat::parse_str(LOOPING_CARGO).unwrap()).unwrap();
+    let mut job = JobSpec::new("spin-1", RuntimeKind::Wasm, json!({}));
+    job.wasm_url = Some(format!("file://{}", module.display()));
+    tauri::async_runtime::block_on(s.agent.send(island::api::Command::Submit(Box::new(job)))).unwrap();
+    wait(&jobs, "the job streaming", |v| v["id"] == "spin-1" && v["state"] == "streaming");
+    s.invoke("cancel_job", json!({"id": "spin-1"})).unwrap();
+    wait(&jobs, "the job cancelled", |v| v["id"] == "spin-1" && v["state"] == "cancelled");
+    assert!(s.agent.status().borrow().running.is_empty());
+
+    let err = s.invoke("cancel_job", json!({"id": "nope"})).unwrap_err();
+    assert_eq!(err["code"], "unknown_job", "{err}");
+    assert!(err["message"].as_str().unwrap().contains("nope"), "{err}");
+}
