@@ -108,6 +108,8 @@ pub struct Status {
     pub pricing: PricingConfig,
     /// Models the coordinator suggested preloading, newest first (kept for the model cache).
     pub preload_hints: Vec<PreloadRecommendation>,
+    /// The owner's settings as the settings screens show them (no secrets).
+    pub settings: crate::config::SettingsView,
 }
 
 impl Status {
@@ -129,6 +131,7 @@ impl Status {
             earnings: Default::default(),
             pricing: Default::default(),
             preload_hints: Vec::new(),
+            settings: Default::default(),
         }
     }
 }

@@ -53,6 +53,19 @@ pub enum Day {
 }
 
 impl Day {
+    /// The key in `[host_controls.schedule]`: `mon` … `sun`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Day::Mon => "mon",
+            Day::Tue => "tue",
+            Day::Wed => "wed",
+            Day::Thu => "thu",
+            Day::Fri => "fri",
+            Day::Sat => "sat",
+            Day::Sun => "sun",
+        }
+    }
+
     fn of(w: Weekday) -> Day {
         match w {
             Weekday::Mon => Day::Mon,

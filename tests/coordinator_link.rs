@@ -610,3 +610,30 @@ async fn credentials_stored_through_the_handle_are_used_at_once() {
     wait_status(&agent, "refused again without them", |s| s.link.state == LinkState::AuthFailed).await;
     agent.shutdown(Duration::ZERO).await;
 }
+
+#[tokio::test]
+async fn a_new_coordinator_url_from_the_owner_moves_the_link_there() {
+    let (first, second) = (double().await, double().await);
+    let home = temp_home();
+    let path = home.home.config_file();
+    std::fs::create_dir_all(home.home.root()).unwrap();
+    std::fs::write(&path, format!("[coordinator]\nnats_url = \"{}\" # ours\n", first.nats_url())).unwrap();
+    let config = linked_config(&first);
+    let agent = Agent::builder(config)
+        .config_path(&path)
+        .home(home.home.clone())
+        .hardware(test_hardware())
+        .connect()
+        .start()
+        .await
+        .unwrap();
+    seen(&first, "a registration", |o| matches!(o, Observed::Registered(_)).then_some(())).await;
+    let edit = island::config::ConfigEdit::SetNatsUrl(second.nats_url().to_string());
+    agent.send(Command::EditConfig(vec![edit])).await.unwrap();
+    seen(&second, "a registration at the new coordinator", |o| matches!(o, Observed::Registered(_)).then_some(()))
+        .await;
+    wait_status(&agent, "connected", |s| s.link.state == LinkState::Connected).await;
+    assert_eq!(agent.status().borrow().settings.coordinator_url, second.nats_url());
+    assert!(std::fs::read_to_string(&path).unwrap().contains("# ours"));
+    agent.shutdown(Duration::ZERO).await;
+}

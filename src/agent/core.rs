@@ -12,12 +12,13 @@ use tracing::{info, warn};
 
 use super::tasks::{Alive, spawn_named};
 use crate::api::{Command, Counters, Event, HostingState, JobSummary, LinkStatus, Pairing, Status};
-use crate::config::{self, Config};
+use crate::config::{self, Config, SettingsView};
 use crate::coordinator::messages::PreloadRecommendation;
 use crate::error::{Error, Result};
 use crate::fsutil::unix_ms;
 use crate::hardware::Sample;
 use crate::history::{History, HistoryEntry, local_day_start_ms};
+use crate::home::IslandHome;
 use crate::host_controls::ThermalGuard;
 use crate::jobs::executor::{ExecContext, JobUpdate, execute};
 use crate::jobs::{JobId, JobOutcome, JobReport, JobSpec, JobState};
@@ -81,7 +82,9 @@ pub(crate) struct Core {
     /// The Island home, for credentials kept outside the config.
     pub home: PathBuf,
     /// Bumped when credentials change, so the link reconnects with them.
-    pub credentials_changed: watch::Sender<u64>,
+    /// The configuration the coordinator link connects with; it reconnects when this
+    /// notifies (new credentials, a changed `[coordinator]` section).
+    pub link_config: watch::Sender<Config>,
     pub max_message_bytes: usize,
     pub preload_hints: Vec<PreloadRecommendation>,
 }
@@ -183,13 +186,13 @@ impl Core {
                         f.display()
                     ),
                 }
-                self.credentials_changed.send_modify(|n| *n += 1);
+                self.link_config.send_modify(|_| {});
                 Ok(())
             }
             Command::ClearCredentials => {
                 self.credential_store().clear()?;
                 info!("Coordinator credentials removed");
-                self.credentials_changed.send_modify(|n| *n += 1);
+                self.link_config.send_modify(|_| {});
                 Ok(())
             }
         }
@@ -212,7 +215,17 @@ impl Core {
 
     fn apply_config(&mut self, config: Config) {
         crate::logs::redact_secrets(config.secrets());
-        self.status.send_modify(|s| s.hardware.select_gpus(&config.workload.gpu_devices));
+        let settings = SettingsView::new(&config, IslandHome::at(&self.home).model_cache_dir());
+        self.status.send_modify(|s| {
+            s.hardware.select_gpus(&config.workload.gpu_devices);
+            s.settings = settings;
+        });
+        // The link reconnects only when what it connects with changed.
+        self.link_config.send_if_modified(|c| {
+            let reconnect = c.coordinator != config.coordinator;
+            *c = config.clone();
+            reconnect
+        });
         self.config = config;
         self.publish();
         let _ = self.events.send(Event::ConfigApplied);

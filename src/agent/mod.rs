@@ -137,7 +137,9 @@ impl AgentBuilder {
         }
 
         let island_id = self.config.host_id.clone().unwrap_or_else(|| state.get().host_id.clone());
-        let (status_tx, status_rx) = watch::channel(initial_status(island_id, hardware));
+        let mut first = initial_status(island_id, hardware);
+        first.settings = crate::config::SettingsView::new(&self.config, self.home.model_cache_dir());
+        let (status_tx, status_rx) = watch::channel(first);
         let (events_tx, _) = broadcast::channel(EVENT_CAPACITY);
         let (req_tx, req_rx) = mpsc::channel(64);
         let root = CancellationToken::new();
@@ -151,7 +153,7 @@ impl AgentBuilder {
         let mut runtime_names: Vec<String> = runtimes.keys().map(|k| k.to_string()).collect();
         runtime_names.sort();
         let (reports_tx, reports_rx) = mpsc::unbounded_channel();
-        let (credentials_tx, credentials_rx) = watch::channel(0u64);
+        let (link_config_tx, link_config_rx) = watch::channel(self.config.clone());
         let link_config = self.link.then(|| self.config.clone());
         let core = Core {
             config: self.config,
@@ -175,7 +177,7 @@ impl AgentBuilder {
             counters: Counters::default(),
             reports: reports_tx,
             home: self.home.root().to_path_buf(),
-            credentials_changed: credentials_tx,
+            link_config: link_config_tx,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             preload_hints: Vec::new(),
         };
@@ -196,7 +198,7 @@ impl AgentBuilder {
                 reports: reports_rx,
                 runtimes: runtime_names,
                 home: self.home.root().to_path_buf(),
-                credentials_changed: credentials_rx,
+                reconnect: link_config_rx,
                 token: root.clone(),
                 tracker: tracker.clone(),
                 alive: alive.clone(),

@@ -2,14 +2,17 @@
 //! the owner's comments and layout stay, the result is validated before anything is
 //! written, and the write is atomic.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use toml_edit::{DocumentMut, Item, Table, Value, value};
 
+use super::NatsUrl;
 use super::load::{Loaded, load, parse};
 use super::template::TEMPLATE;
 use super::{Bounded, ConfigError, Price};
 use crate::fsutil::write_atomic;
+use crate::host_controls::{Day, Hours};
 
 /// One change to the configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +36,18 @@ pub enum ConfigEdit {
     SetMaxCacheGb(u64),
     /// `agent.max_concurrent_jobs` (`None`: from the hardware).
     SetMaxConcurrentJobs(Option<u64>),
+    /// `host.name` (`None`: the system host name).
+    SetHostName(Option<String>),
+    /// `host.region` (`auto`: the coordinator places the Island by its address).
+    SetRegion(String),
+    /// `coordinator.nats_url`; a URL without a password keeps the one already in the file.
+    SetNatsUrl(String),
+    /// `host_controls.max_gpu_temp_c`.
+    SetMaxGpuTemp(u64),
+    /// `host_controls.pause_on_battery`.
+    SetPauseOnBattery(bool),
+    /// `host_controls.schedule` (empty: always hosting).
+    SetSchedule(BTreeMap<Day, Vec<Hours>>),
 }
 
 /// Writes the template to `path` unless a file is already there.
@@ -114,8 +129,65 @@ fn apply(doc: &mut DocumentMut, edit: &ConfigEdit) -> Result<(), ConfigError> {
             let v = n.map(|n| check::<1, 1024>("agent.max_concurrent_jobs", n)).transpose()?;
             set(doc, &["agent"], "max_concurrent_jobs", v.map(Value::from));
         }
+        ConfigEdit::SetHostName(name) => {
+            let name = name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+            if let Some(n) = name {
+                plain_text("host.name", n, 64, |c| !c.is_control())?;
+            }
+            set(doc, &["host"], "name", name.map(Value::from));
+        }
+        ConfigEdit::SetRegion(region) => {
+            let ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+            plain_text("host.region", region.trim(), 32, ok)?;
+            set(doc, &["host"], "region", Some(region.trim().into()));
+        }
+        ConfigEdit::SetNatsUrl(url) => {
+            let bad = |message| ConfigError::BadEdit { key: "coordinator.nats_url".into(), message };
+            let new: NatsUrl = url.parse().map_err(bad)?;
+            let old = doc.get("coordinator").and_then(|c| c.get("nats_url")).and_then(Item::as_str);
+            let new = match old.and_then(|o| o.parse::<NatsUrl>().ok()) {
+                Some(old) => new.keeping_credentials_of(&old),
+                None => new,
+            };
+            set(doc, &["coordinator"], "nats_url", Some(new.expose().into()));
+        }
+        ConfigEdit::SetMaxGpuTemp(c) => {
+            let v = check::<40, 120>("host_controls.max_gpu_temp_c", *c)?;
+            set(doc, &["host_controls"], "max_gpu_temp_c", Some(v.into()));
+        }
+        ConfigEdit::SetPauseOnBattery(b) => set(doc, &["host_controls"], "pause_on_battery", Some((*b).into())),
+        ConfigEdit::SetSchedule(days) => set_schedule(doc, days),
     }
     Ok(())
+}
+
+/// Checks a short piece of text: not empty, at most `max` characters, each one `ok`.
+fn plain_text(key: &str, text: &str, max: usize, ok: impl Fn(char) -> bool) -> Result<(), ConfigError> {
+    let message = if text.is_empty() {
+        "must not be empty".to_string()
+    } else if text.chars().count() > max {
+        format!("must be at most {max} characters")
+    } else if let Some(c) = text.chars().find(|c| !ok(*c)) {
+        format!("must not contain {c:?}")
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::BadEdit { key: key.into(), message })
+}
+
+/// Replaces `[host_controls.schedule]` (days in week order), or removes it when empty.
+fn set_schedule(doc: &mut DocumentMut, days: &BTreeMap<Day, Vec<Hours>>) {
+    set(doc, &["host_controls"], "schedule", None);
+    if days.is_empty() {
+        return;
+    }
+    let mut table = Table::new();
+    for (day, hours) in days {
+        let arr: toml_edit::Array = hours.iter().map(|h| h.to_string()).collect();
+        table.insert(day.key(), value(arr));
+    }
+    let controls = doc["host_controls"].as_table_mut().expect("set() made the table");
+    controls.insert("schedule", Item::Table(table));
 }
 
 /// Sets or removes `key` in the table at `tables`, creating tables as needed and keeping
@@ -186,6 +258,67 @@ mod tests {
         assert!(e.to_string().contains("workload.resource_limits.memory_mb"), "{e}");
         let e = apply_edits(&path, &[ConfigEdit::SetGpuDevices(vec!["first".into()])]).unwrap_err();
         assert!(e.to_string().contains("gpu_devices"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn host_coordinator_and_host_control_edits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[coordinator]\nnats_url = \"tls://island:S3cret@old.example:4222\" # from the installer\n",
+        )
+        .unwrap();
+        let schedule = BTreeMap::from([
+            (Day::Mon, vec!["09:00-17:00".parse().unwrap()]),
+            (Day::Sat, vec!["22:00-06:00".parse().unwrap(), "12:00-13:00".parse().unwrap()]),
+        ]);
+        let c = apply_edits(
+            &path,
+            &[
+                ConfigEdit::SetHostName(Some("  studio-pc ".into())),
+                ConfigEdit::SetRegion("eu-west".into()),
+                ConfigEdit::SetNatsUrl("tls://new.example:4222".into()),
+                ConfigEdit::SetMaxGpuTemp(80),
+                ConfigEdit::SetPauseOnBattery(false),
+                ConfigEdit::SetSchedule(schedule.clone()),
+            ],
+        )
+        .unwrap()
+        .config;
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("nats_url = \"tls://island:S3cret@new.example:4222\" # from the installer"), "{text}");
+        assert_eq!((c.host.name.as_deref(), c.host.region.as_str()), (Some("studio-pc"), "eu-west"));
+        assert_eq!(c.host_controls.max_gpu_temp_c.get(), 80);
+        assert!(!c.host_controls.pause_on_battery);
+        assert_eq!(c.host_controls.schedule, schedule);
+        assert!(text.contains("sat = [\"22:00-06:00\", \"12:00-13:00\"]"), "{text}");
+
+        let c = apply_edits(&path, &[ConfigEdit::SetHostName(None), ConfigEdit::SetSchedule(BTreeMap::new())]).unwrap();
+        assert_eq!(c.config.host.name, None);
+        assert!(c.config.host_controls.schedule.is_empty());
+        let given = "tls://other:Pw2@new.example:4222";
+        let c = apply_edits(&path, &[ConfigEdit::SetNatsUrl(given.into())]).unwrap();
+        assert_eq!(c.config.coordinator.nats_url.expose(), given, "a URL with its own password replaces the old one");
+    }
+
+    #[test]
+    fn bad_host_settings_name_the_key_and_write_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        init_file(&path).unwrap();
+        let before = std::fs::read_to_string(&path).unwrap();
+        for (edit, key) in [
+            (ConfigEdit::SetRegion("eu west".into()), "host.region"),
+            (ConfigEdit::SetRegion(String::new()), "host.region"),
+            (ConfigEdit::SetHostName(Some("x".repeat(65))), "host.name"),
+            (ConfigEdit::SetNatsUrl("http://example.com".into()), "coordinator.nats_url"),
+            (ConfigEdit::SetMaxGpuTemp(200), "host_controls.max_gpu_temp_c"),
+        ] {
+            let e = apply_edits(&path, &[edit]).unwrap_err();
+            assert!(e.to_string().contains(key), "{e}");
+        }
         assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
     }
 

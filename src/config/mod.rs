@@ -13,6 +13,7 @@ mod load;
 mod locate;
 pub mod template;
 pub mod types;
+mod view;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ pub use edit::{ConfigEdit, apply_edits, init_file};
 pub use error::{ConfigError, Problem};
 pub use load::{Loaded, env_overrides, load, parse};
 pub use types::{Bounded, HttpUrl, ModelUri, NatsUrl, Price, SandboxTier, Secret};
+pub use view::{SettingsForm, SettingsView};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -76,6 +76,17 @@ impl NatsUrl {
         let (scheme, _, rest) = self.parts();
         format!("{scheme}://{rest}")
     }
+    /// This URL, with `old`'s user and password when it carries none itself: a UI shows
+    /// the URL without its password, and saving it must not drop the password.
+    pub fn keeping_credentials_of(self, old: &NatsUrl) -> NatsUrl {
+        match (self.parts().1, old.parts().1) {
+            (None, Some(info)) => {
+                let (scheme, _, rest) = self.parts();
+                NatsUrl { raw: format!("{scheme}://{info}@{rest}") }
+            }
+            _ => self,
+        }
+    }
     /// The URL with the password replaced by `***`, for logs and UIs.
     pub fn redacted(&self) -> String {
         let (scheme, userinfo, rest) = self.parts();

@@ -38,7 +38,7 @@ pub const AUTH_FAILED: &str = "authorization violation: the coordinator refused 
 
 /// Everything the link needs from the agent.
 pub(crate) struct LinkContext {
-    /// The configuration at start.
+    /// The configuration this connection uses (the latest from `reconnect`).
     pub config: Config,
     /// This Island's id.
     pub host_id: String,
@@ -52,8 +52,9 @@ pub(crate) struct LinkContext {
     pub runtimes: Vec<String>,
     /// The Island home (for credentials kept outside the config).
     pub home: std::path::PathBuf,
-    /// Bumped when the owner stores or clears credentials: the link reconnects with them.
-    pub credentials_changed: watch::Receiver<u64>,
+    /// The agent's configuration; notifies when the owner stores or clears credentials or
+    /// changes the `[coordinator]` section: the link reconnects with them.
+    pub reconnect: watch::Receiver<Config>,
     /// Cancelled at shutdown.
     pub token: CancellationToken,
     /// Where the link's tasks are tracked.
@@ -159,16 +160,18 @@ fn connect_options(
 }
 
 async fn supervise(mut cx: LinkContext) {
-    let cfg = cx.config.coordinator.clone();
-    let url = cfg.nats_url.without_credentials();
     // The queue outlives connections; the context keeps a closed stand-in.
     let outbox = outbox::Shared::new(std::mem::replace(&mut cx.reports, mpsc::unbounded_channel().1));
-    let mut changed = cx.credentials_changed.clone();
+    let mut changed = cx.reconnect.clone();
     let mut backoff = FIRST_RETRY;
     let mut last = LinkState::Idle;
-    let tell = |state, reason| cx.requests.send(Request::Link(LinkStatus { state, reason }));
+    let requests = cx.requests.clone();
+    let tell = |state, reason| requests.send(Request::Link(LinkStatus { state, reason }));
     let _ = tell(LinkState::Connecting, None).await;
     while !cx.token.is_cancelled() {
+        cx.config = changed.borrow_and_update().clone();
+        let cfg = cx.config.coordinator.clone();
+        let url = cfg.nats_url.without_credentials();
         let creds = credentials(&cx);
         let (options, events) = connect_options(&cfg, &cx.host_id, creds.as_ref());
         match options.connect(url.as_str()).await {
@@ -197,13 +200,13 @@ async fn supervise(mut cx: LinkContext) {
                 }
                 debug!(retry_in = ?backoff, "connection attempt failed");
                 let _ = tell(state, Some(reason)).await;
-                tokio::select! {
-                    () = cx.token.cancelled() => {}
-                    () = tokio::time::sleep(backoff) => {}
-                    // New credentials from the owner: try them at once.
-                    _ = changed.changed() => backoff = FIRST_RETRY,
-                }
-                backoff = (backoff * 2).min(cfg.reconnect_max_delay);
+                let owner_changed = tokio::select! {
+                    () = cx.token.cancelled() => false,
+                    () = tokio::time::sleep(backoff) => false,
+                    // New credentials or a new coordinator from the owner: try them at once.
+                    r = changed.changed() => r.is_ok(),
+                };
+                backoff = if owner_changed { FIRST_RETRY } else { (backoff * 2).min(cfg.reconnect_max_delay) };
             }
         }
     }
@@ -220,7 +223,7 @@ async fn run_session(
     client: Client,
     events: mpsc::UnboundedReceiver<async_nats::Event>,
     outbox: outbox::Shared,
-    credentials_changed: &mut watch::Receiver<u64>,
+    reconnect: &mut watch::Receiver<Config>,
 ) {
     let cfg = &cx.config.coordinator;
     let mut js = jetstream::new(client.clone());
@@ -250,7 +253,7 @@ async fn run_session(
     tokio::select! {
         () = watch_events(link, events, connected_tx) => {}
         // The owner changed the credentials: this connection ends and a new one uses them.
-        _ = credentials_changed.changed() => info!("Coordinator credentials changed; reconnecting"),
+        _ = reconnect.changed() => info!("Coordinator settings or credentials changed; reconnecting"),
     }
     session.cancel();
     tracker.close();
