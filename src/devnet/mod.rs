@@ -1,6 +1,8 @@
 //! A local stand-in for the Archipelag.io network: [`CoordinatorDouble`] over a real
 //! `nats-server`, used by the integration tests and by `island devnet` ([`run`]).
 
+#[cfg(unix)]
+pub mod docker_engine;
 mod double;
 pub mod fake_nvml;
 mod http;

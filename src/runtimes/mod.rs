@@ -3,6 +3,7 @@
 //! returns `Ok(())` only for a clean exit; cancellation must stop the work itself.
 
 pub mod cargo_io;
+pub mod docker_probe;
 pub mod wasm;
 
 use std::fmt;

@@ -1,0 +1,93 @@
+//! A private Docker engine (`dockerd`) for tests: its data, socket and pid file in a
+//! temporary directory, started with the flags that leave the host's network alone (no
+//! bridge, no iptables rules, no forwarding), and stopped with SIGTERM when dropped (that
+//! also stops its containerd). Needs root, as the engine does.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the engine may take to come up.
+const START_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A running engine.
+pub struct DockerEngine {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl DockerEngine {
+    /// Starts `dockerd` from `PATH` and waits until its socket answers.
+    ///
+    /// # Errors
+    /// When `dockerd` is missing, exits, or does not answer in time; the message says which,
+    /// with the end of its log.
+    pub async fn start() -> io::Result<DockerEngine> {
+        let dir = tempfile::Builder::new().prefix("island-docker-").tempdir()?;
+        let d = dir.path();
+        let log = std::fs::File::create(d.join("dockerd.log"))?;
+        let sock = format!("unix://{}", d.join("docker.sock").display());
+        let child = Command::new("dockerd")
+            .arg("--data-root")
+            .arg(d.join("data"))
+            .arg("--exec-root")
+            .arg(d.join("exec"))
+            .args(["-H", &sock, "--pidfile"])
+            .arg(d.join("dockerd.pid"))
+            .args(["--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot run dockerd (apt install docker.io): {e}")))?;
+        let mut engine = DockerEngine { child, dir };
+        let end = Instant::now() + START_DEADLINE;
+        loop {
+            if let crate::runtimes::docker_probe::DockerStatus::Available { .. } =
+                crate::runtimes::docker_probe::probe_at(&engine.host()).await
+            {
+                return Ok(engine);
+            }
+            if let Some(status) = engine.child.try_wait()? {
+                return Err(io::Error::other(format!("dockerd exited ({status}): {}", engine.log_tail())));
+            }
+            if Instant::now() > end {
+                return Err(io::Error::other(format!("dockerd did not answer in time: {}", engine.log_tail())));
+            }
+            // The engine has no readiness signal but its socket: poll it.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `unix://…/docker.sock`, for `DOCKER_HOST`.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("docker.sock")
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().rev().take(5).collect();
+        lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    }
+}
+
+impl Drop for DockerEngine {
+    fn drop(&mut self) {
+        // SIGTERM, not SIGKILL: dockerd then stops its containerd and unmounts its data.
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let end = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < end {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
