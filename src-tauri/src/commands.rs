@@ -2,9 +2,10 @@
 //! function) and turns a core error into `{code, message}` for `ui/js/api.js`.
 
 use island::api::{Command, LogLine, Status};
-use island::config::{ConfigEdit, Price};
+use island::config::{ConfigEdit, Price, SettingsForm};
 use island::credentials::Credentials;
 use island::jobs::JobId;
+use island::runtimes::docker_probe::{self, DockerStatus};
 use island::{AgentHandle, ErrorCode};
 use serde::Serialize;
 use tauri::State;
@@ -71,6 +72,20 @@ pub async fn set_price(agent: State<'_, AgentHandle>, workload: Option<String>, 
 #[tauri::command]
 pub async fn set_gpus(agent: State<'_, AgentHandle>, devices: Vec<String>) -> R<()> {
     Ok(agent.send(Command::EditConfig(vec![ConfigEdit::SetGpuDevices(devices)])).await?)
+}
+
+/// Change settings from a form (host, coordinator, limits, host controls): checked in the
+/// core, applied all together or not at all.
+#[tauri::command]
+pub async fn edit_settings(agent: State<'_, AgentHandle>, form: SettingsForm) -> R<()> {
+    let edits = form.into_edits().map_err(island::Error::from)?;
+    Ok(agent.send(Command::EditConfig(edits)).await?)
+}
+
+/// Whether a Docker engine is reachable, with what to do when it is not.
+#[tauri::command]
+pub async fn docker_status() -> DockerStatus {
+    docker_probe::probe().await
 }
 
 /// Store the coordinator credentials (OS keyring); never sent back to the window.

@@ -49,6 +49,8 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::cancel_job,
         commands::set_price,
         commands::set_gpus,
+        commands::edit_settings,
+        commands::docker_status,
         commands::set_credentials,
         commands::clear_credentials,
         commands::get_autostart,

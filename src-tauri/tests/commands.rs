@@ -152,3 +152,34 @@ fn cancel_stops_a_running_wasm_job_and_an_unknown_job_is_an_error_with_its_code(
     assert_eq!(err["code"], "unknown_job", "{err}");
     assert!(err["message"].as_str().unwrap().contains("nope"), "{err}");
 }
+
+#[test]
+fn a_settings_form_is_applied_whole_or_refused_naming_the_field() {
+    let s = shell();
+    let form = json!({"host_name": "studio", "region": "eu-west", "memory_mb": "2048", "cpu_percent": "",
+        "max_gpu_temp_c": "78", "pause_on_battery": false, "schedule": {"mon": "09:00-17:00", "tue": ""}});
+    s.invoke("edit_settings", json!({ "form": form })).unwrap();
+    let settings = s.invoke("get_status", json!({})).unwrap()["settings"].clone();
+    assert_eq!((settings["host_name"].as_str(), settings["region"].as_str()), (Some("studio"), Some("eu-west")));
+    assert_eq!((settings["memory_mb"].as_u64(), settings["max_gpu_temp_c"].as_u64()), (Some(2048), Some(78)));
+    assert_eq!(settings["schedule"], json!({"mon": ["09:00-17:00"]}));
+    let text = s.config_text();
+
+    let err = s.invoke("edit_settings", json!({"form": {"region": "moon", "memory_mb": "a lot"}})).unwrap_err();
+    assert_eq!(err["code"], "config");
+    assert!(err["message"].as_str().unwrap().contains("workload.resource_limits.memory_mb"), "{err}");
+    let err = s.invoke("edit_settings", json!({"form": {"coordinator_url": "http://x"}})).unwrap_err();
+    assert!(err["message"].as_str().unwrap().contains("coordinator.nats_url"), "{err}");
+    assert_eq!(s.config_text(), text, "a refused form writes nothing");
+}
+
+#[test]
+fn the_docker_check_answers_with_a_state() {
+    let s = shell();
+    let status = s.invoke("docker_status", json!({})).unwrap();
+    let state = status["state"].as_str().unwrap();
+    assert!(["available", "missing", "unreachable"].contains(&state), "{status}");
+    if state != "available" {
+        assert!(!status["hint"].as_str().unwrap().is_empty(), "{status}");
+    }
+}

@@ -1,13 +1,17 @@
 //! The real app, end to end: the desktop binary under Xvfb, driven through tauri-driver and
-//! WebKitWebDriver, against the coordinator double. Screenshots of each view land in
-//! `$CARGO_TARGET_DIR/e2e-screenshots/`. CI runs it inside `xvfb-run` and a D-Bus session;
-//! elsewhere it skips, saying why, when a display or the drivers are missing.
+//! WebKitWebDriver, against the coordinator double, with two NVIDIA cards from the NVML test
+//! double. Screenshots of each view land in `$CARGO_TARGET_DIR/e2e-screenshots/`. CI runs it
+//! inside `xvfb-run` and a D-Bus session; elsewhere it skips, saying why, when a display or
+//! the drivers are missing.
+
+mod common;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use island::devnet::fake_nvml::{self, SECOND_UUID};
 use island::devnet::{CoordinatorDouble, Observed};
 use serde_json::json;
 
@@ -73,18 +77,30 @@ async fn view(c: &Client, name: &str) {
     c.find(Locator::Css(&format!("nav button[data-view='{name}']"))).await.unwrap().click().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_app_shows_the_pairing_code_saves_prices_and_pauses() {
-    if let Some(why) = missing() {
-        assert!(std::env::var_os("CI").is_none(), "CI must run the end-to-end suite, but {why}");
-        eprintln!("SKIPPED the desktop end-to-end test: {why}");
-        return;
-    }
+struct Session {
+    c: Client,
+    double: CoordinatorDouble,
+    config: PathBuf,
+    _driver: Driver,
+    _home: tempfile::TempDir,
+}
+
+/// Starts the app through tauri-driver against a fresh coordinator double.
+async fn launch() -> Session {
     let double = CoordinatorDouble::start(Default::default()).await.expect("nats-server on PATH");
     let home = tempfile::tempdir().unwrap();
     let island_home = home.path().join(".island");
     std::fs::create_dir_all(&island_home).unwrap();
-    island::config::init_file(&island_home.join("config.toml")).unwrap();
+    let config = island_home.join("config.toml");
+    island::config::init_file(&config).unwrap();
+    // Heartbeats every second, so each check waits on the next one rather than ten seconds.
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "[coordinator]\n",
+        "[coordinator]\nheartbeat_interval = \"1s\"\n",
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let nvml = fake_nvml::build(&home.path().join("fake-nvml")).expect("a C compiler builds the NVML double");
     let (port, native) = (free_port(), free_port());
     let driver = Driver(
         Command::new("tauri-driver")
@@ -93,6 +109,8 @@ async fn the_app_shows_the_pairing_code_saves_prices_and_pauses() {
             .env("ISLAND_HOME", &island_home)
             .env("ISLAND_NATS_URL", double.nats_url())
             .env("ISLAND_API_URL", double.api_url())
+            .env("LD_LIBRARY_PATH", nvml)
+            .env("FAKE_NVML_GPUS", "2")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -101,75 +119,164 @@ async fn the_app_shows_the_pairing_code_saves_prices_and_pauses() {
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("wry"));
     caps.insert("tauri:options".into(), json!({ "application": env!("CARGO_BIN_EXE_island-desktop") }));
-    let mut client = None;
     let end = Instant::now() + DEADLINE;
-    while client.is_none() {
+    loop {
         match ClientBuilder::native().capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
-            Ok(c) => client = Some(c),
+            Ok(c) => return Session { c, double, config, _driver: driver, _home: home },
             Err(e) => {
                 assert!(Instant::now() < end, "no WebDriver session: {e}");
+                // tauri-driver has no readiness signal but accepting a session: poll it.
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
     }
-    let c = client.unwrap();
+}
+
+impl Session {
+    async fn heartbeat(&self, what: &str, pick: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let seen = self.double.wait_for(Duration::from_secs(30), |o| match o {
+            Observed::Heartbeat(h) if pick(h) => Some(h.clone()),
+            _ => None,
+        });
+        seen.await.unwrap_or_else(|| panic!("no heartbeat with {what}"))
+    }
+
+    fn config_text(&self) -> String {
+        std::fs::read_to_string(&self.config).unwrap()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let el = self.c.find(Locator::Css(css)).await.unwrap();
+        el.clear().await.unwrap();
+        el.send_keys(text).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.c.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
+    if let Some(why) = missing() {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the end-to-end suite, but {why}");
+        eprintln!("SKIPPED the desktop end-to-end test: {why}");
+        return;
+    }
+    let s = launch().await;
+    let c = &s.c;
 
     // The pairing code the coordinator gave appears, large.
-    let code = double
+    let (host, code) = s
+        .double
         .wait_for(DEADLINE, |o| match o {
-            Observed::PairingRequested { code: Some(c), .. } => Some(c.clone()),
+            Observed::PairingRequested { host_id, code: Some(c) } => Some((host_id.clone(), c.clone())),
             _ => None,
         })
         .await
         .expect("a pairing request");
-    wait_until("the pairing code", || async { text(&c, "#pairing-code").await.as_deref() == Some(code.as_str()) })
-        .await;
-    shot(&c, "overview").await;
+    wait_until("the pairing code", || async { text(c, "#pairing-code").await.as_deref() == Some(code.as_str()) }).await;
+    shot(c, "overview").await;
 
-    // A price edit lands in config.toml, comments kept, and in the next heartbeats.
-    view(&c, "prices").await;
-    c.find(Locator::Css("#new-slug")).await.unwrap().send_keys("llm-chat").await.unwrap();
-    c.find(Locator::Css("#new-price")).await.unwrap().send_keys("2.5").await.unwrap();
-    c.find(Locator::Css("#add-price")).await.unwrap().click().await.unwrap();
-    let config = island_home.join("config.toml");
-    wait_until("the price in config.toml", || async {
-        std::fs::read_to_string(&config)
-            .is_ok_and(|t| t.contains("llm-chat = \"2.5\"") && t.contains("# Archipelag.io Island Configuration"))
+    // The Logs view shows live lines: a job dispatched now shows up, and the job filter keeps
+    // only its lines.
+    view(c, "logs").await;
+    wait_until("the first log lines", || async { c.find(Locator::Css("#logs > div")).await.is_ok() }).await;
+    let module = wat::parse_str(island::devnet::run::SAMPLE_CARGO).unwrap();
+    s.double.http().route("/e2e/echo.wasm", "application/wasm", module);
+    let job = json!({"job_id": "e2e-log-1", "input": "hi", "lease_expires": 0, "runtime_type": "wasm",
+        "wasm_url": format!("{}/e2e/echo.wasm", s.double.api_url())});
+    s.double.dispatch(&host, &job).await.unwrap();
+    wait_until("the job's lines", || async { text(c, "#logs").await.is_some_and(|t| t.contains("job succeeded")) })
+        .await;
+    s.type_into("#logs-job", "e2e-log-1").await;
+    wait_until("only the job's lines", || async {
+        let lines = c.find_all(Locator::Css("#logs > div")).await.unwrap_or_default();
+        let mut jobs = Vec::new();
+        for l in &lines {
+            jobs.push(l.attr("data-job").await.ok().flatten());
+        }
+        !jobs.is_empty() && jobs.iter().all(|j| j.as_deref() == Some("e2e-log-1"))
     })
     .await;
-    shot(&c, "prices").await;
+    shot(c, "logs").await;
+
+    // A price edit lands in config.toml, comments kept, and in the next heartbeats.
+    view(c, "prices").await;
+    s.type_into("#new-slug", "llm-chat").await;
+    s.type_into("#new-price", "2.5").await;
+    s.click("#add-price").await;
+    wait_until("the price in config.toml", || async {
+        let t = s.config_text();
+        t.contains("llm-chat = \"2.5\"") && t.contains("# Archipelag.io Island Configuration")
+    })
+    .await;
+    s.heartbeat("the new price", |h| h["asking_prices"]["llm-chat"] == "2.5").await;
+    shot(c, "prices").await;
 
     // An invalid price shows an error and writes nothing.
-    let before = std::fs::read_to_string(&config).unwrap();
-    c.find(Locator::Css("#new-slug")).await.unwrap().clear().await.unwrap();
-    c.find(Locator::Css("#new-slug")).await.unwrap().send_keys("bad").await.unwrap();
-    c.find(Locator::Css("#new-price")).await.unwrap().clear().await.unwrap();
-    c.find(Locator::Css("#new-price")).await.unwrap().send_keys("cheap").await.unwrap();
-    c.find(Locator::Css("#add-price")).await.unwrap().click().await.unwrap();
-    wait_until("the error", || async { text(&c, "#toast").await.is_some_and(|t| t.contains("expected a price")) })
-        .await;
-    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+    let before = s.config_text();
+    s.type_into("#new-slug", "bad").await;
+    s.type_into("#new-price", "cheap").await;
+    s.click("#add-price").await;
+    wait_until("the error", || async { text(c, "#toast").await.is_some_and(|t| t.contains("expected a price")) }).await;
+    assert_eq!(s.config_text(), before);
 
-    // Pause in the UI: the next heartbeat says paused.
-    view(&c, "overview").await;
+    // Sharing the second GPU persists to config.toml, reaches the heartbeat, and stays ticked.
+    view(c, "hardware").await;
+    let second = format!("input.gpu-share[data-gpu='{SECOND_UUID}']");
+    wait_until("the GPUs", || async { c.find(Locator::Css(&second)).await.is_ok() }).await;
+    s.click(&second).await;
+    wait_until("the GPU choice in config.toml", || async {
+        s.config_text().contains(&format!("gpu_devices = [\"{SECOND_UUID}\"]"))
+    })
+    .await;
+    let hb = s.heartbeat("the shared GPU only", |h| h["gpus"].as_array().is_some_and(|g| g.len() == 1)).await;
+    assert_eq!(hb["gpus"][0]["index"], 1, "{hb}");
+    wait_until("the box to stay ticked", || async {
+        match c.find(Locator::Css(&second)).await {
+            Ok(el) => el.is_selected().await.unwrap_or(false),
+            Err(_) => false,
+        }
+    })
+    .await;
+    wait_until("the GPU charts", || async { c.find_all(Locator::Css("svg.spark")).await.is_ok_and(|v| v.len() >= 7) })
+        .await;
+    shot(c, "hardware").await;
+
+    // Pause in the UI: the next heartbeat says paused, and the tray's label flips.
+    view(c, "overview").await;
     c.find(Locator::XPath("//button[text()='Pause hosting']")).await.unwrap().click().await.unwrap();
-    let paused = double.wait_for(Duration::from_secs(30), |o| match o {
-        Observed::Heartbeat(h) if h["status"] == "paused" => Some(h.clone()),
-        _ => None,
-    });
-    let hb = paused.await.expect("a paused heartbeat");
+    let hb = s.heartbeat("paused", |h| h["status"] == "paused").await;
     assert_eq!(hb["asking_prices"]["llm-chat"], "2.5");
-    shot(&c, "paused").await;
-    for name in ["hardware", "logs", "settings"] {
-        view(&c, name).await;
+    match common::no_tray() {
+        Some(why) => {
+            assert!(std::env::var_os("CI").is_none(), "CI must check the tray label, but {why}");
+            eprintln!("SKIPPED the tray label check: {why}");
+        }
+        None => tokio::task::block_in_place(|| {
+            let dest = common::wait("the tray on D-Bus", || common::tray_connection(None));
+            common::wait("the tray label to flip", || {
+                common::layout(&dest).get(1).is_some_and(|(_, l)| l == "Resume hosting").then_some(())
+            });
+        }),
+    }
+    shot(c, "paused").await;
+
+    for name in ["models", "settings"] {
+        view(c, name).await;
         let shown = format!("nav button[data-view='{name}'][aria-current='page']");
         wait_until(&format!("the {name} view"), || async {
-            c.find(Locator::Css(&shown)).await.is_ok()
-                && text(&c, "#view .card h2").await.is_some_and(|t| !t.is_empty())
+            c.find(Locator::Css(&shown)).await.is_ok() && text(c, "#view .card h2").await.is_some_and(|t| !t.is_empty())
         })
         .await;
-        shot(&c, name).await;
+        if name == "settings" {
+            wait_until("the Docker check", || async {
+                text(c, "#docker-state").await.is_some_and(|t| t.contains("Docker"))
+            })
+            .await;
+        }
+        shot(c, name).await;
     }
-    let _ = c.close().await;
-    drop(driver);
+    let _ = s.c.clone().close().await;
 }

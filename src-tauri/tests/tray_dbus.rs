@@ -4,69 +4,11 @@
 //! D-Bus session under Xvfb (CI); elsewhere it skips, saying why.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
+mod common;
+
+use common::*;
 use island::devnet::{CoordinatorDouble, Observed};
-
-const DEADLINE: Duration = Duration::from_secs(20);
-const MENU: &str = "/org/ayatana/NotificationItem/tray_icon_tray_app_island/Menu";
-
-fn gdbus(args: &[&str]) -> Option<String> {
-    let out = Command::new("gdbus").args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// The app's bus connection that exports the tray menu.
-fn tray_connection(pid: u32) -> Option<String> {
-    let bus =
-        ["call", "--session", "--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus", "--method"];
-    let names = gdbus(&[&bus[..], &["org.freedesktop.DBus.ListNames"]].concat())?;
-    names.split('\'').filter(|n| n.starts_with(':')).find_map(|name| {
-        let owner = gdbus(&[&bus[..], &["org.freedesktop.DBus.GetConnectionUnixProcessID", name]].concat())?;
-        let owner_pid: u32 = owner.split("uint32 ").nth(1)?.trim_end_matches([',', ')', '\n']).parse().ok()?;
-        let has_menu = owner_pid == pid
-            && gdbus(&["introspect", "--session", "--dest", name, "--object-path", MENU])
-                .is_some_and(|t| t.contains("dbusmenu"));
-        has_menu.then(|| name.to_string())
-    })
-}
-
-/// Calls a com.canonical.dbusmenu method on the tray menu.
-fn menu_call(dest: &str, method: &str, args: &[&str]) -> Option<String> {
-    let method = format!("com.canonical.dbusmenu.{method}");
-    let head = ["call", "--session", "--dest", dest, "--object-path", MENU, "--method", method.as_str(), "--"];
-    gdbus(&[&head[..], args].concat())
-}
-
-/// (item id, label) of the menu's entries.
-fn layout(dest: &str) -> Vec<(String, String)> {
-    let text = menu_call(dest, "GetLayout", &["0", "-1", "[]"]).unwrap_or_default();
-    text.split("<(")
-        .skip(1)
-        .filter_map(|item| {
-            let id = item.split(',').next()?.trim().to_string();
-            let label = item.split("'label': <'").nth(1)?.split("'>").next()?.to_string();
-            Some((id, label))
-        })
-        .collect()
-}
-
-fn click(dest: &str, id: &str) {
-    let ok = menu_call(dest, "Event", &[id, "clicked", "<0>", "0"]);
-    assert!(ok.is_some(), "clicking menu item {id} failed");
-}
-
-fn wait<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        if let Some(t) = f() {
-            return t;
-        }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        // The menu is on D-Bus with no change signal we can wait on from here: poll it.
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 struct App(Child);
 
@@ -79,16 +21,7 @@ impl Drop for App {
 
 #[test]
 fn the_tray_menu_pauses_hosting_and_quits_gracefully() {
-    let why = if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
-        Some("no D-Bus session (run inside dbus-run-session)")
-    } else if std::env::var_os("DISPLAY").is_none() {
-        Some("no X display (run under xvfb-run)")
-    } else if Command::new("gdbus").arg("help").output().is_err() {
-        Some("gdbus is not installed (libglib2.0-bin)")
-    } else {
-        None
-    };
-    if let Some(why) = why {
+    if let Some(why) = no_tray() {
         assert!(std::env::var_os("CI").is_none(), "CI must run the tray test, but {why}");
         eprintln!("SKIPPED the tray test: {why}");
         return;
@@ -108,7 +41,7 @@ fn the_tray_menu_pauses_hosting_and_quits_gracefully() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap());
-    let dest = wait("the tray on D-Bus", || tray_connection(app.0.id()));
+    let dest = wait("the tray on D-Bus", || tray_connection(Some(app.0.id())));
     let menu = wait("a connected status line", || {
         let m = layout(&dest);
         m.first().is_some_and(|(_, l)| l.starts_with("Hosting")).then_some(m)

@@ -14,6 +14,9 @@ export const resume = () => invoke("resume");
 export const cancelJob = (id) => invoke("cancel_job", { id });
 export const setPrice = (workload, price) => invoke("set_price", { workload, price });
 export const setGpus = (devices) => invoke("set_gpus", { devices });
+// form: SettingsForm fields as typed (absent: unchanged); checked and applied by the core.
+export const editSettings = (form) => invoke("edit_settings", { form });
+export const dockerStatus = () => invoke("docker_status");
 export const setCredentials = (user, password) => invoke("set_credentials", { user, password });
 export const clearCredentials = () => invoke("clear_credentials");
 export const getAutostart = () => invoke("get_autostart");

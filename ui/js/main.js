@@ -3,17 +3,20 @@ import * as api from "./api.js";
 import { setStatus, store, subscribe } from "./store.js";
 import overview from "./views/overview.js";
 import prices from "./views/prices.js";
+import models from "./views/models.js";
 import hardware from "./views/hardware.js";
 import logs from "./views/logs.js";
 import settings from "./views/settings.js";
 
-const views = { overview, prices, hardware, logs, settings };
+const views = { overview, prices, models, hardware, logs, settings };
 let current = "overview";
 let teardown = () => {};
 
-export function toast(message) {
+// A short message in the corner: an error unless `kind` is "ok".
+export function toast(message, kind = "error") {
   const el = document.getElementById("toast");
   el.textContent = message;
+  el.className = kind;
   el.hidden = false;
   clearTimeout(toast.timer);
   toast.timer = setTimeout(() => (el.hidden = true), 6000);

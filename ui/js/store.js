@@ -1,9 +1,16 @@
-// A tiny observable store: the latest status from the core, and who wants to know.
+// A tiny observable store: the latest status from the core, who wants to know, and a short
+// history of the live figures for the charts.
 const listeners = new Set();
-export const store = { status: null, logs: [] };
+export const store = { status: null, history: { cpu: [], gpus: {} } };
+
+// One point every 5 s, 10 minutes kept: sampled on a timer (not per status change) so the
+// charts' time axis is even however often the status changes.
+const EVERY_MS = 5000, KEEP = 120;
 
 export function setStatus(status) {
+  const first = !store.status;
   store.status = status;
+  if (first) sample();
   listeners.forEach((fn) => fn(store));
 }
 
@@ -11,3 +18,25 @@ export function subscribe(fn) {
   listeners.add(fn);
   return () => listeners.delete(fn);
 }
+
+export const gpuId = (g) => g.uuid || String(g.index);
+
+function push(list, v) {
+  list.push(v ?? null);
+  if (list.length > KEEP) list.shift();
+}
+
+function sample() {
+  const s = store.status;
+  if (!s) return;
+  push(store.history.cpu, s.hardware.usage.cpu_percent);
+  for (const g of s.hardware.gpus) {
+    const h = (store.history.gpus[gpuId(g)] ||= { util: [], temp: [], vram: [] });
+    const live = g.live || {};
+    push(h.util, live.utilization_percent);
+    push(h.temp, live.temperature_c);
+    push(h.vram, live.memory_used_mb);
+  }
+}
+
+setInterval(sample, EVERY_MS);

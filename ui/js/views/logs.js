@@ -11,11 +11,11 @@ export default function logs(main) {
   let pending = [], paused = false, frame = 0;
   const out = h("div", { id: "logs", role: "log", "aria-live": "off" });
   const level = h("select", { "aria-label": "Level" }, ...["info", "warn", "error", "debug", "trace"].map((l) => h("option", { value: l }, l)));
-  const search = h("input", { placeholder: "Search", "aria-label": "Search" });
-  const job = h("input", { placeholder: "Job id", "aria-label": "Job" });
+  const search = h("input", { id: "logs-search", placeholder: "Search", "aria-label": "Search" });
+  const job = h("input", { id: "logs-job", placeholder: "Job id", "aria-label": "Job" });
   const pause = h("button", { class: "plain", onclick: () => { paused = !paused; pause.textContent = paused ? "Follow" : "Pause scrolling"; } }, "Pause scrolling");
   const shown = (l) => RANK[l.level] <= RANK[level.value] && (!search.value || l.message.includes(search.value)) && (!job.value || l.job_id === job.value);
-  const line = (l) => h("div", { class: l.level }, `${new Date(l.ts_ms).toLocaleTimeString()} ${l.level.toUpperCase()} ${l.message}`);
+  const line = (l) => h("div", { class: l.level, "data-job": l.job_id }, `${new Date(l.ts_ms).toLocaleTimeString()} ${l.level.toUpperCase()} ${l.message}`);
   const redraw = () => out.replaceChildren(...lines.filter(shown).map(line));
   const flush = () => {
     frame = 0;

@@ -1,25 +1,88 @@
-// Settings: coordinator credentials (stored in the OS keyring, never shown again) and
-// starting at login.
+// Settings: this Island's name and region, the coordinator (URL and credentials, kept in the
+// OS keyring and never shown again), resource limits, starting at login and Docker.
 import * as api from "../api.js";
+import { subscribe } from "../store.js";
 import { toast } from "../main.js";
-import { card, h } from "./util.js";
+import { card, field, h } from "./util.js";
 
-export default function settings(main) {
+const saved = (what) => () => toast(`${what} saved`, "ok");
+const input = (id, value, attrs = {}) => h("input", { id, value: value ?? "", ...attrs });
+
+function island(c) {
+  const name = input("host-name", c.host_name, { placeholder: c.system_host_name });
+  const region = input("region", c.region, { placeholder: "auto" });
+  return h("section", { class: "card", id: "island-settings" }, h("h2", {}, "This Island"),
+    field("Name", name, "Shown in your dashboard; empty uses this computer's name."),
+    field("Region", region, "auto lets the coordinator place this Island by its address; or e.g. eu-west."),
+    h("button", { class: "primary", id: "save-island", onclick: () => api.editSettings({ host_name: name.value, region: region.value || "auto" }).then(saved("Island settings")).catch((e) => toast(e.message)) }, "Save"));
+}
+
+function coordinator(c) {
+  const url = input("coordinator-url", c.coordinator_url, { size: 36 });
   const user = h("input", { value: "island", placeholder: "User", "aria-label": "User" });
   const pass = h("input", { type: "password", autocomplete: "off", placeholder: "Password", "aria-label": "Password" });
-  const saved = h("p", { class: "muted" });
+  const note = h("p", { class: "muted" });
   const store = () => api.setCredentials(user.value.trim(), pass.value)
-    .then(() => { pass.value = ""; saved.textContent = "Stored in the OS keyring. Island reconnects with them now."; })
+    .then(() => { pass.value = ""; note.textContent = "Stored in the OS keyring (or a file only you can read where there is none). Island reconnects with them now."; })
     .catch((e) => toast(e.message));
+  return h("section", { class: "card", id: "coordinator-settings" }, h("h2", {}, "Coordinator"),
+    field("URL", url, "nats:// or tls://. Island reconnects when you save."),
+    h("button", { class: "primary", id: "save-coordinator", onclick: () => api.editSettings({ coordinator_url: url.value.trim() }).then(saved("Coordinator")).catch((e) => toast(e.message)) }, "Save"),
+    c.password_in_url ? h("p", { class: "hint" }, "The password in coordinator.nats_url keeps working. To keep it out of config.toml, store it below, then remove it from nats_url in the file.") : null,
+    h("h3", {}, "Credentials"),
+    h("p", { class: "muted" }, "Used when the URL carries none. They go to the OS keyring and are never shown again."),
+    h("p", {}, user, " ", pass, " ", h("button", { class: "primary", onclick: store }, "Store")),
+    h("p", {}, h("button", { class: "plain", onclick: () => api.clearCredentials().then(() => (note.textContent = "Stored credentials removed.")).catch((e) => toast(e.message)) }, "Remove stored credentials")),
+    note);
+}
+
+function limits(c, slots) {
+  const memory = input("memory-mb", c.memory_mb, { inputmode: "numeric", size: 8 });
+  const cpu = input("cpu-percent", c.cpu_percent, { inputmode: "numeric", size: 6, placeholder: "unlimited" });
+  const jobs = input("max-jobs", c.max_concurrent_jobs, { inputmode: "numeric", size: 4, placeholder: `auto (${slots})` });
+  const cache = input("max-cache-gb", c.max_cache_gb, { inputmode: "numeric", size: 6 });
+  const network = h("input", { type: "checkbox", id: "network-disabled", checked: c.network_disabled });
+  const save = () => api.editSettings({ memory_mb: memory.value, cpu_percent: cpu.value, max_concurrent_jobs: jobs.value, max_cache_gb: cache.value, network_disabled: network.checked })
+    .then(saved("Limits")).catch((e) => toast(e.message));
+  return h("section", { class: "card", id: "limit-settings" }, h("h2", {}, "Resource limits"),
+    field("Memory per Cargo (MB)", memory),
+    field("CPU per Cargo (%)", cpu, "100 is one core; empty for no limit."),
+    field("Jobs at once", jobs, "Empty: decided from this machine's hardware."),
+    field("Model cache budget (GB)", cache),
+    h("label", {}, network, " Cargos run without network access"),
+    h("p", {}, h("button", { class: "primary", id: "save-limits", onclick: save }, "Save")));
+}
+
+function docker() {
+  const body = h("div", {}, h("p", { class: "muted" }, "Checking for Docker…"));
+  const check = () => api.dockerStatus().then((d) => body.replaceChildren(
+    d.state === "available"
+      ? h("p", { id: "docker-state" }, `Docker ${d.version} (API ${d.api_version}) is running at ${d.endpoint}.`)
+      : h("p", { id: "docker-state", class: "error" }, d.state === "missing" ? `Docker was not found at ${d.endpoint}.` : `Docker at ${d.endpoint} did not answer: ${d.reason}.`),
+    d.hint ? h("p", { class: "hint" }, d.hint) : null,
+    h("p", { class: "muted" }, "Container Cargos are not available yet in this version of Island: it runs WASM Cargos."),
+    h("button", { class: "plain", onclick: check }, "Check again"))).catch((e) => toast(e.message));
+  check();
+  return h("section", { class: "card", id: "docker-settings" }, h("h2", {}, "Docker"), body);
+}
+
+export default function settings(main, store) {
   const auto = h("input", { type: "checkbox", "aria-label": "Start at login" });
   api.getAutostart().then((on) => (auto.checked = on)).catch(() => (auto.disabled = true));
   auto.addEventListener("change", () => api.setAutostart(auto.checked).catch((e) => toast(e.message)));
-  main.replaceChildren(
-    card("Coordinator credentials",
-      h("p", { class: "muted" }, "Used when coordinator.nats_url carries none. They go to the OS keyring and are never shown again."),
-      h("p", {}, user, " ", pass, " ", h("button", { class: "primary", onclick: store }, "Store")),
-      h("p", {}, h("button", { class: "plain", onclick: () => api.clearCredentials().catch((e) => toast(e.message)) }, "Remove stored credentials")),
-      saved),
-    card("Start at login", h("label", {}, auto, " Start Island hidden in the tray when I log in")),
-    card("Container Cargos", h("p", { class: "muted" }, "Not available yet: this Island runs WASM Cargos.")));
+  const login = card("Start at login", h("label", {}, auto, " Start Island hidden in the tray when I log in"));
+  const forms = h("div", { class: "contents" });
+  let shown = "";
+  // Forms follow the saved settings, but never while the owner is typing in them.
+  const render = ({ status: s }) => {
+    if (!s || forms.contains(document.activeElement)) return;
+    const now = JSON.stringify(s.settings);
+    if (now === shown) return;
+    shown = now;
+    forms.replaceChildren(island(s.settings), coordinator(s.settings), limits(s.settings, s.max_concurrent_jobs));
+  };
+  main.replaceChildren(forms, login, docker());
+  const off = subscribe(render);
+  render(store);
+  return off;
 }

@@ -15,3 +15,47 @@ export function duration(ms) {
   const s = Math.max(0, Math.round(ms / 1000));
   return s < 60 ? `${s} s` : s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
+
+// A labelled input; `hint` below it.
+export const field = (label, input, hint) => h("label", { class: "field" }, h("span", {}, label), input, hint ? h("small", { class: "muted" }, hint) : null);
+
+// A meter bar. Widths go through the CSSOM: the strict CSP forbids inline style attributes.
+export function bar(used, total, label) {
+  const fill = h("span");
+  fill.style.width = `${total ? Math.min(100, (100 * used) / total) : 0}%`;
+  return h("div", { class: "bar", role: "meter", "aria-label": label, "aria-valuenow": used, "aria-valuemin": 0, "aria-valuemax": total }, fill);
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+const svg = (tag, attrs) => {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  return el;
+};
+
+// A small line chart of `values` (nulls are gaps) on 0..max, with an optional limit line.
+export function spark(values, max, { label, limit } = {}) {
+  const W = 240, H = 48;
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "spark", role: "img", "aria-label": label || "" });
+  const x = (i) => (values.length > 1 ? (i * W) / (values.length - 1) : W);
+  const y = (v) => H - 2 - (Math.min(v, max) / (max || 1)) * (H - 4);
+  if (limit !== undefined) chart.append(svg("line", { x1: 0, x2: W, y1: y(limit), y2: y(limit), class: "limit" }));
+  let run = [];
+  const flush = () => {
+    if (run.length === 1) {
+      const [cx, cy] = run[0].split(",");
+      chart.append(svg("circle", { cx, cy, r: 2 }));
+    } else if (run.length) chart.append(svg("polyline", { points: run.join(" ") }));
+    run = [];
+  };
+  values.forEach((v, i) => (v === null ? flush() : run.push(`${x(i).toFixed(1)},${y(v).toFixed(1)}`)));
+  flush();
+  return chart;
+}
+
+export function bytes(n) {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
