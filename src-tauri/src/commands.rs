@@ -5,6 +5,7 @@ use island::api::{Command, LogLine, Status};
 use island::config::{ConfigEdit, Price, SettingsForm};
 use island::credentials::Credentials;
 use island::jobs::JobId;
+use island::logs::export::LogFilter;
 use island::runtimes::docker_probe::{self, DockerStatus};
 use island::{AgentHandle, ErrorCode};
 use serde::Serialize;
@@ -41,6 +42,20 @@ pub fn get_status(agent: State<'_, AgentHandle>) -> Status {
 #[tauri::command]
 pub fn recent_logs(agent: State<'_, AgentHandle>) -> Vec<LogLine> {
     agent.recent_logs()
+}
+
+/// Saves the log lines the filter passes to a new file in the owner's Downloads folder (their
+/// home when there is none) and returns its path.
+#[tauri::command]
+pub fn export_logs<RT: tauri::Runtime>(
+    app: tauri::AppHandle<RT>,
+    agent: State<'_, AgentHandle>,
+    filter: LogFilter,
+) -> R<std::path::PathBuf> {
+    use tauri::Manager;
+    let dir = app.path().download_dir().or_else(|_| app.path().home_dir()).map_err(|e| config_error(e.to_string()))?;
+    island::logs::export::export(&agent.recent_logs(), &filter, &dir)
+        .map_err(|e| config_error(format!("cannot save the log in {}: {e}", dir.display())))
 }
 
 /// Pause hosting: let running jobs finish, or (`now`) cancel them.

@@ -44,6 +44,7 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
     builder.invoke_handler(tauri::generate_handler![
         commands::get_status,
         commands::recent_logs,
+        commands::export_logs,
         commands::pause,
         commands::resume,
         commands::cancel_job,

@@ -82,7 +82,7 @@ struct Session {
     double: CoordinatorDouble,
     config: PathBuf,
     _driver: Driver,
-    _home: tempfile::TempDir,
+    home: tempfile::TempDir,
 }
 
 /// Starts the app through tauri-driver against a fresh coordinator double.
@@ -122,7 +122,7 @@ async fn launch() -> Session {
     let end = Instant::now() + DEADLINE;
     loop {
         match ClientBuilder::native().capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
-            Ok(c) => return Session { c, double, config, _driver: driver, _home: home },
+            Ok(c) => return Session { c, double, config, _driver: driver, home },
             Err(e) => {
                 assert!(Instant::now() < end, "no WebDriver session: {e}");
                 // tauri-driver has no readiness signal but accepting a session: poll it.
@@ -197,6 +197,19 @@ async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
             jobs.push(l.attr("data-job").await.ok().flatten());
         }
         !jobs.is_empty() && jobs.iter().all(|j| j.as_deref() == Some("e2e-log-1"))
+    })
+    .await;
+    // Export writes those lines to a new file in Downloads (the home when there is none).
+    s.click("#logs-export").await;
+    wait_until("the exported file", || async {
+        let home = s.home.path();
+        let found = [home.join("Downloads"), home.to_path_buf()].iter().find_map(|d| {
+            let entries = std::fs::read_dir(d).ok()?;
+            entries.flatten().find(|e| e.file_name().to_string_lossy().starts_with("island-log-")).map(|e| e.path())
+        });
+        found
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .is_some_and(|t| t.lines().count() > 0 && t.lines().all(|l| l.contains("\"job_id\":\"e2e-log-1\"")))
     })
     .await;
     shot(c, "logs").await;

@@ -5,6 +5,7 @@
 //! Every sink passes through [`redact`], which replaces the secrets registered with
 //! [`redact_secrets`] (the NATS password, the HF token) by `***`.
 
+pub mod export;
 mod file;
 mod ring;
 

@@ -134,7 +134,7 @@ async fn ask(mut io: impl AsyncRead + AsyncWrite + Unpin) -> Result<(String, Str
     let text = String::from_utf8_lossy(&answer);
     let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| Fault::Other("not an HTTP answer".into()))?;
     let status = head.lines().next().unwrap_or_default();
-    if !status.split_whitespace().nth(1).is_some_and(|code| code == "200") {
+    if status.split_whitespace().nth(1) != Some("200") {
         return Err(Fault::Other(format!("the engine answered {status:?}")));
     }
     let v: Version = serde_json::from_str(body.trim())

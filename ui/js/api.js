@@ -9,6 +9,8 @@ function invoke(cmd, args) {
 
 export const getStatus = () => invoke("get_status");
 export const recentLogs = () => invoke("recent_logs");
+// filter: {level, text, job}; resolves to the new file's path.
+export const exportLogs = (filter) => invoke("export_logs", { filter });
 export const pause = (now = false) => invoke("pause", { now });
 export const resume = () => invoke("resume");
 export const cancelJob = (id) => invoke("cancel_job", { id });

@@ -1,7 +1,8 @@
 // Logs: a live tail that keeps up (lines are batched per animation frame, the view keeps
 // the last 5000), with a level filter, text search, per-job filter and pause.
 import * as api from "../api.js";
-import { card, h } from "./util.js";
+import { toast } from "../main.js";
+import { card, copyText, h } from "./util.js";
 
 const KEEP = 5000;
 const RANK = { error: 0, warn: 1, info: 2, debug: 3, trace: 4 };
@@ -27,11 +28,10 @@ export default function logs(main) {
     if (!paused) out.scrollTop = out.scrollHeight;
   };
   const add = (l) => { pending.push(l); if (!frame) frame = requestAnimationFrame(flush); };
-  const copy = h("button", { class: "plain", onclick: () => navigator.clipboard.writeText(out.innerText) }, "Copy");
-  const save = h("button", { class: "plain", onclick: () => {
-    const blob = new Blob([lines.map((l) => JSON.stringify(l)).join("\n")], { type: "application/x-ndjson" });
-    h("a", { href: URL.createObjectURL(blob), download: "island-log.jsonl" }).click();
-  } }, "Export");
+  const copy = h("button", { class: "plain", onclick: () => copyText(out.innerText).then(() => toast("Copied the shown lines", "ok")).catch((e) => toast(e.message)) }, "Copy");
+  // The core writes the file (a webview has no reliable download): the lines it holds, filtered as shown.
+  const save = h("button", { class: "plain", id: "logs-export", onclick: () => api.exportLogs({ level: level.value, text: search.value, job: job.value })
+    .then((path) => toast(`Saved to ${path}`, "ok")).catch((e) => toast(e.message)) }, "Export");
   [level, search, job].forEach((el) => el.addEventListener("input", redraw));
   main.replaceChildren(h("section", { class: "card wide" }, h("h2", {}, "Live log"),
     h("p", {}, level, " ", search, " ", job, " ", pause, " ", copy, " ", save), out));

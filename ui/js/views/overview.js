@@ -2,7 +2,7 @@
 import * as api from "../api.js";
 import { subscribe } from "../store.js";
 import { toast } from "../main.js";
-import { card, duration, h } from "./util.js";
+import { card, copyText, duration, h } from "./util.js";
 
 export default function overview(main, store) {
   const render = ({ status: s }) => {
@@ -24,7 +24,7 @@ export default function overview(main, store) {
     const pairing = s.pairing.paired ? null : card("Pair this Island",
       s.pairing.code
         ? [h("p", { class: "code", id: "pairing-code" }, s.pairing.code),
-           h("button", { class: "plain", onclick: () => navigator.clipboard.writeText(s.pairing.code) }, "Copy code"),
+           h("button", { class: "plain", onclick: () => copyText(s.pairing.code).then(() => toast("Code copied", "ok")).catch((e) => toast(e.message)) }, "Copy code"),
            s.pairing.url ? h("p", {}, "Enter it at ", h("a", { href: s.pairing.url }, s.pairing.url)) : null,
            s.pairing.expires_at_ms ? h("p", { class: "muted", "data-expires": s.pairing.expires_at_ms }, "") : null]
         : h("p", { class: "muted" }, "Waiting for a pairing code from the coordinator…"));

@@ -16,6 +16,22 @@ export function duration(ms) {
   return s < 60 ? `${s} s` : s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
+// Copies text to the clipboard: the async API where the webview offers it, else the
+// selection-based fallback (both need the click that calls this).
+export async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return;
+  } catch (_) { /* not offered here: fall back */ }
+  const area = h("textarea", { readonly: true, class: "offscreen" });
+  area.value = text;
+  document.body.append(area);
+  area.select();
+  const ok = document.execCommand("copy");
+  area.remove();
+  if (!ok) throw { code: "clipboard", message: "The clipboard is not available: select the text and copy it by hand" };
+}
+
 // A labelled input; `hint` below it.
 export const field = (label, input, hint) => h("label", { class: "field" }, h("span", {}, label), input, hint ? h("small", { class: "muted" }, hint) : null);
 
