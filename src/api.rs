@@ -110,6 +110,8 @@ pub struct Status {
     pub preload_hints: Vec<PreloadRecommendation>,
     /// The owner's settings as the settings screens show them (no secrets).
     pub settings: crate::config::SettingsView,
+    /// Where the coordinator credentials come from (never the credentials themselves).
+    pub credentials: crate::credentials::CredentialsPlace,
 }
 
 impl Status {
@@ -132,6 +134,7 @@ impl Status {
             pricing: Default::default(),
             preload_hints: Vec::new(),
             settings: Default::default(),
+            credentials: Default::default(),
         }
     }
 }

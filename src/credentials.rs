@@ -31,6 +31,35 @@ pub enum Stored {
     File(PathBuf),
 }
 
+/// Where the coordinator credentials in use come from, as the settings screen says it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "place", rename_all = "snake_case")]
+pub enum CredentialsPlace {
+    /// Not known yet (no connection attempt so far).
+    #[default]
+    Unknown,
+    /// `coordinator.nats_url` carries them.
+    InUrl,
+    /// The OS keyring.
+    Keyring,
+    /// The fallback file (mode 0600): this machine has no OS keyring.
+    File {
+        /// The file.
+        path: PathBuf,
+    },
+    /// None anywhere: Island connects without.
+    None,
+}
+
+impl From<Stored> for CredentialsPlace {
+    fn from(s: Stored) -> Self {
+        match s {
+            Stored::Keyring => CredentialsPlace::Keyring,
+            Stored::File(path) => CredentialsPlace::File { path },
+        }
+    }
+}
+
 /// Why credentials could not be stored, read or removed.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
@@ -101,22 +130,30 @@ impl CredentialStore {
     /// # Errors
     /// When a stored value cannot be read.
     pub fn load(&self) -> Result<Option<Credentials>, CredentialsError> {
+        Ok(self.load_located()?.map(|(c, _)| c))
+    }
+
+    /// Like [`CredentialStore::load`], also saying where they were found.
+    ///
+    /// # Errors
+    /// As [`CredentialStore::load`].
+    pub fn load_located(&self) -> Result<Option<(Credentials, Stored)>, CredentialsError> {
         let from_keyring = match self.entry().and_then(|e| e.get_password()) {
             Ok(json) => Some(json),
             Err(keyring::Error::NoEntry) => None,
             Err(e) if keyring_absent(&e) => None,
             Err(e) => return Err(CredentialsError::Keyring(e)),
         };
-        let json = match from_keyring {
-            Some(j) => j,
+        let (json, place) = match from_keyring {
+            Some(j) => (j, Stored::Keyring),
             None => match std::fs::read_to_string(&self.file) {
-                Ok(j) => j,
+                Ok(j) => (j, Stored::File(self.file.clone())),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                 Err(source) => return Err(CredentialsError::Io { path: self.file.clone(), source }),
             },
         };
         let s: Record = serde_json::from_str(&json).map_err(|e| CredentialsError::Corrupt(e.to_string()))?;
-        Ok(Some(Credentials { user: s.user, password: Secret::new(s.password) }))
+        Ok(Some((Credentials { user: s.user, password: Secret::new(s.password) }, place)))
     }
 
     /// Removes stored credentials from both places.

@@ -600,13 +600,18 @@ async fn credentials_stored_through_the_handle_are_used_at_once() {
     let agent =
         Agent::builder(config).home(home.home.clone()).hardware(test_hardware()).connect().start().await.unwrap();
     wait_status(&agent, "refused", |s| s.link.state == LinkState::AuthFailed).await;
+    use island::credentials::CredentialsPlace;
+    wait_status(&agent, "no credentials anywhere", |s| s.credentials == CredentialsPlace::None).await;
     let creds = island::credentials::Credentials {
         user: "island".into(),
         password: island::config::Secret::new("stored-pw-9"),
     };
     agent.send(Command::SetCredentials(creds)).await.unwrap();
     wait_status(&agent, "connected with the stored credentials", |s| s.link.state == LinkState::Connected).await;
+    let place = agent.status().borrow().credentials.clone();
+    assert!(matches!(place, CredentialsPlace::Keyring | CredentialsPlace::File { .. }), "{place:?}");
     agent.send(Command::ClearCredentials).await.unwrap();
+    assert_eq!(agent.status().borrow().credentials, CredentialsPlace::None);
     wait_status(&agent, "refused again without them", |s| s.link.state == LinkState::AuthFailed).await;
     agent.shutdown(Duration::ZERO).await;
 }

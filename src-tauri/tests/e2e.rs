@@ -288,6 +288,12 @@ async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
                 text(c, "#docker-state").await.is_some_and(|t| t.contains("Docker"))
             })
             .await;
+            let place = text(c, "#credentials-place").await.unwrap_or_default();
+            assert!(place.contains("No credentials stored"), "{place}");
+            s.type_into("#region", "eu-west").await;
+            s.click("#save-island").await;
+            wait_until("the region in config.toml", || async { s.config_text().contains("region = \"eu-west\"") })
+                .await;
         }
         shot(c, name).await;
     }

@@ -47,6 +47,8 @@ pub(crate) enum Request {
     MaxMessageBytes(usize),
     /// A report the link produced itself (a rejected job), to go out in order with the rest.
     Report(JobReport),
+    /// Where the link found the credentials it connects with.
+    Credentials(crate::credentials::CredentialsPlace),
 }
 
 pub(crate) struct RunningJob {
@@ -146,6 +148,13 @@ impl Core {
             Request::Report(report) => {
                 let _ = self.reports.send(report);
             }
+            Request::Credentials(place) => {
+                self.status.send_if_modified(|s| {
+                    let changed = s.credentials != place;
+                    s.credentials = place;
+                    changed
+                });
+            }
         }
     }
 
@@ -176,25 +185,8 @@ impl Core {
                 Ok(())
             }
             Command::Submit(spec) => self.submit(*spec, updates),
-            Command::SetCredentials(creds) => {
-                crate::logs::redact_secrets([creds.password.expose().to_string()]);
-                let stored = self.credential_store().save(&creds)?;
-                match stored {
-                    crate::credentials::Stored::Keyring => info!("Coordinator credentials stored in the OS keyring"),
-                    crate::credentials::Stored::File(f) => warn!(
-                        "No OS keyring is available: coordinator credentials stored in {} (readable only by you)",
-                        f.display()
-                    ),
-                }
-                self.link_config.send_modify(|_| {});
-                Ok(())
-            }
-            Command::ClearCredentials => {
-                self.credential_store().clear()?;
-                info!("Coordinator credentials removed");
-                self.link_config.send_modify(|_| {});
-                Ok(())
-            }
+            Command::SetCredentials(creds) => self.set_credentials(&creds),
+            Command::ClearCredentials => self.clear_credentials(),
         }
     }
 
@@ -237,11 +229,6 @@ impl Core {
             job.cancel.cancel();
         }
         self.running.keys().cloned().collect()
-    }
-
-    fn credential_store(&self) -> crate::credentials::CredentialStore {
-        let id = self.config.host_id.clone().unwrap_or_else(|| self.state.get().host_id.clone());
-        crate::credentials::CredentialStore::new(&self.home, &id)
     }
 
     /// The job slots: the config's, else what the hardware suggests.

@@ -4,6 +4,7 @@
 
 pub(crate) mod core;
 mod hosting;
+mod owner_credentials;
 pub(crate) mod tasks;
 
 use std::collections::{BTreeMap, HashMap};

@@ -30,6 +30,7 @@ use crate::agent::core::Request;
 use crate::agent::tasks::{Alive, spawn_named};
 use crate::api::{LinkState, LinkStatus, Status};
 use crate::config::Config;
+use crate::credentials::CredentialsPlace;
 use crate::jobs::JobReport;
 
 /// What the owner is told when the server refuses the credentials.
@@ -115,21 +116,22 @@ pub(crate) async fn start(cx: LinkContext) {
     spawn_named(&tracker, &alive, "coordinator link", supervise(cx));
 }
 
-/// The user and password: from the URL, else from the keyring (or its fallback file).
-fn credentials(cx: &LinkContext) -> Option<(String, String)> {
+/// The user and password: from the URL, else from the keyring (or its fallback file); and
+/// where they came from, for the owner.
+fn credentials(cx: &LinkContext) -> (Option<(String, String)>, CredentialsPlace) {
     if let Some((user, pass)) = cx.config.coordinator.nats_url.credentials() {
-        return Some((user.to_string(), pass.expose().to_string()));
+        return (Some((user.to_string(), pass.expose().to_string())), CredentialsPlace::InUrl);
     }
-    match crate::credentials::CredentialStore::new(&cx.home, &cx.host_id).load() {
-        Ok(Some(c)) => {
+    match crate::credentials::CredentialStore::new(&cx.home, &cx.host_id).load_located() {
+        Ok(Some((c, place))) => {
             crate::logs::redact_secrets([c.password.expose().to_string()]);
             info!("Using the coordinator credentials stored for this Island");
-            Some((c.user, c.password.expose().to_string()))
+            (Some((c.user, c.password.expose().to_string())), place.into())
         }
-        Ok(None) => None,
+        Ok(None) => (None, CredentialsPlace::None),
         Err(e) => {
             warn!("{e}; connecting without credentials");
-            None
+            (None, CredentialsPlace::None)
         }
     }
 }
@@ -172,7 +174,8 @@ async fn supervise(mut cx: LinkContext) {
         cx.config = changed.borrow_and_update().clone();
         let cfg = cx.config.coordinator.clone();
         let url = cfg.nats_url.without_credentials();
-        let creds = credentials(&cx);
+        let (creds, place) = credentials(&cx);
+        let _ = requests.send(Request::Credentials(place)).await;
         let (options, events) = connect_options(&cfg, &cx.host_id, creds.as_ref());
         match options.connect(url.as_str()).await {
             Ok(client) => {

@@ -3,7 +3,7 @@
 import * as api from "../api.js";
 import { gpuId, subscribe } from "../store.js";
 import { toast } from "../main.js";
-import { bar, card, field, h, spark } from "./util.js";
+import { bar, card, field, h, spark, typingIn } from "./util.js";
 
 const DAYS = [["mon", "Monday"], ["tue", "Tuesday"], ["wed", "Wednesday"], ["thu", "Thursday"], ["fri", "Friday"], ["sat", "Saturday"], ["sun", "Sunday"]];
 const fmt = (v, unit) => (v === null || v === undefined ? "n/a" : `${v}${unit}`);
@@ -19,14 +19,26 @@ function machine(s, history) {
     h("p", { class: "muted" }, power));
 }
 
-function gpu(g, s, history) {
+// One checkbox per GPU for the view's life: the cards around it are rebuilt with every new
+// figure, the box keeps its identity (and focus) and only follows the saved choice.
+function shareBox(boxes, g, store) {
+  const id = gpuId(g);
+  let box = boxes.get(id);
+  if (!box) {
+    box = h("input", { type: "checkbox", class: "gpu-share", "data-gpu": id, "aria-label": `Share ${g.name}`, onchange: (e) => {
+      const shared = store.status.hardware.gpus.filter((x) => x.selected).map(gpuId);
+      const next = e.target.checked ? [...new Set([...shared, id])] : shared.filter((d) => d !== id);
+      api.setGpus(next).catch((err) => { e.target.checked = !e.target.checked; toast(err.message); });
+    } });
+    boxes.set(id, box);
+  }
+  box.checked = g.selected;
+  return box;
+}
+
+function gpu(g, s, history, box) {
   const live = g.live || {};
   const id = gpuId(g);
-  const shared = s.hardware.gpus.filter((x) => x.selected).map(gpuId);
-  const box = h("input", { type: "checkbox", class: "gpu-share", "data-gpu": id, checked: g.selected, "aria-label": `Share ${g.name}`, onchange: (e) => {
-    const next = e.target.checked ? [...shared, id] : shared.filter((d) => d !== id);
-    api.setGpus(next).catch((err) => { e.target.checked = !e.target.checked; toast(err.message); });
-  } });
   const hist = history.gpus[id] || { util: [], temp: [], vram: [] };
   const limit = s.settings.max_gpu_temp_c;
   return card(`GPU ${g.index}: ${g.name}`,
@@ -58,14 +70,15 @@ function controls(s) {
 
 export default function hardware(main, store) {
   const live = h("div", { class: "contents" });
+  const boxes = new Map();
   let form = null, shownSettings = "";
   const render = ({ status: s, history }) => {
     if (!s) return;
-    const gpus = s.hardware.gpus.map((g) => gpu(g, s, history));
+    const gpus = s.hardware.gpus.map((g) => gpu(g, s, history, shareBox(boxes, g, store)));
     live.replaceChildren(machine(s, history), ...(gpus.length ? gpus : [card("GPUs", h("p", { class: "muted" }, "No GPU found: Island runs CPU and WASM Cargos."))]));
     // The form is rebuilt only when the settings change and nobody is typing in it.
     const now = JSON.stringify([s.settings.max_gpu_temp_c, s.settings.pause_on_battery, s.settings.schedule]);
-    if (now !== shownSettings && !(form && form.contains(document.activeElement))) {
+    if (now !== shownSettings && !typingIn(form)) {
       const next = controls(s);
       form ? form.replaceWith(next) : main.append(next);
       form = next;

@@ -5,14 +5,14 @@ import { toast } from "../main.js";
 import { card, copyText, duration, h } from "./util.js";
 
 export default function overview(main, store) {
+  // The buttons live as long as the view, so a click never lands on one just replaced.
+  const pause = h("button", { class: "primary", id: "pause", onclick: () => api.pause(false).catch((e) => toast(e.message)) }, "Pause hosting");
+  const resume = h("button", { class: "primary", id: "resume", onclick: () => api.resume().catch((e) => toast(e.message)) }, "Resume hosting");
+  const stopNow = h("button", { class: "plain", id: "stop-now", onclick: () => api.pause(true).catch((e) => toast(e.message)) }, "Stop running jobs now");
   const render = ({ status: s }) => {
     if (!s) return;
     const hosting = s.hosting === "hosting";
-    const controls = h("div", {},
-      hosting
-        ? h("button", { class: "primary", onclick: () => api.pause(false).catch((e) => toast(e.message)) }, "Pause hosting")
-        : h("button", { class: "primary", onclick: () => api.resume().catch((e) => toast(e.message)) }, "Resume hosting"),
-      s.hosting === "draining" ? h("button", { class: "plain", onclick: () => api.pause(true).catch((e) => toast(e.message)) }, " Stop running jobs now") : null);
+    const controls = h("div", { class: "controls" }, hosting ? pause : resume, s.hosting === "draining" ? stopNow : null);
     const state = card("Hosting",
       h("p", { class: "num" }, { hosting: "Hosting", draining: "Finishing running jobs", paused: "Paused" }[s.hosting]),
       s.pause_reason ? h("p", { class: "muted" }, s.pause_reason) : null,

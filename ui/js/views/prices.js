@@ -2,12 +2,15 @@
 import * as api from "../api.js";
 import { subscribe } from "../store.js";
 import { toast } from "../main.js";
-import { card, h } from "./util.js";
+import { card, h, typingIn } from "./util.js";
 
 export default function prices(main, store) {
   const save = (workload, price) => api.setPrice(workload, price).catch((e) => toast(e.message));
+  let shown = "";
   const render = ({ status: s }) => {
-    if (!s || main.contains(document.activeElement)) return;
+    // Rebuilt only when the prices change, and never while the owner types.
+    if (!s || typingIn(main) || JSON.stringify(s.pricing) === shown) return;
+    shown = JSON.stringify(s.pricing);
     const p = s.pricing;
     const def = h("input", { id: "default-price", value: p.default_price ?? "", placeholder: "e.g. 1.0", inputmode: "decimal", "aria-label": "Default price" });
     const rows = Object.entries(p.workloads).map(([slug, price]) => {

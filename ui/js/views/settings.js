@@ -3,7 +3,7 @@
 import * as api from "../api.js";
 import { subscribe } from "../store.js";
 import { toast } from "../main.js";
-import { card, field, h } from "./util.js";
+import { card, field, h, typingIn } from "./util.js";
 
 const saved = (what) => () => toast(`${what} saved`, "ok");
 const input = (id, value, attrs = {}) => h("input", { id, value: value ?? "", ...attrs });
@@ -17,13 +17,23 @@ function island(c) {
     h("button", { class: "primary", id: "save-island", onclick: () => api.editSettings({ host_name: name.value, region: region.value || "auto" }).then(saved("Island settings")).catch((e) => toast(e.message)) }, "Save"));
 }
 
-function coordinator(c) {
+function where(place) {
+  switch (place.place) {
+    case "in_url": return "In use: the user and password in coordinator.nats_url.";
+    case "keyring": return "In use: credentials stored in the OS keyring.";
+    case "file": return `No OS keyring on this machine: the credentials are kept in ${place.path}, readable only by you.`;
+    case "none": return "No credentials stored: Island connects without.";
+    default: return "";
+  }
+}
+
+function coordinator(c, place) {
   const url = input("coordinator-url", c.coordinator_url, { size: 36 });
   const user = h("input", { value: "island", placeholder: "User", "aria-label": "User" });
   const pass = h("input", { type: "password", autocomplete: "off", placeholder: "Password", "aria-label": "Password" });
-  const note = h("p", { class: "muted" });
+  const note = h("p", { class: "muted", id: "credentials-place" }, where(place));
   const store = () => api.setCredentials(user.value.trim(), pass.value)
-    .then(() => { pass.value = ""; note.textContent = "Stored in the OS keyring (or a file only you can read where there is none). Island reconnects with them now."; })
+    .then(() => { pass.value = ""; toast("Credentials stored; Island reconnects with them now", "ok"); })
     .catch((e) => toast(e.message));
   return h("section", { class: "card", id: "coordinator-settings" }, h("h2", {}, "Coordinator"),
     field("URL", url, "nats:// or tls://. Island reconnects when you save."),
@@ -32,7 +42,7 @@ function coordinator(c) {
     h("h3", {}, "Credentials"),
     h("p", { class: "muted" }, "Used when the URL carries none. They go to the OS keyring and are never shown again."),
     h("p", {}, user, " ", pass, " ", h("button", { class: "primary", onclick: store }, "Store")),
-    h("p", {}, h("button", { class: "plain", onclick: () => api.clearCredentials().then(() => (note.textContent = "Stored credentials removed.")).catch((e) => toast(e.message)) }, "Remove stored credentials")),
+    h("p", {}, h("button", { class: "plain", onclick: () => api.clearCredentials().then(() => toast("Stored credentials removed", "ok")).catch((e) => toast(e.message)) }, "Remove stored credentials")),
     note);
 }
 
@@ -75,11 +85,11 @@ export default function settings(main, store) {
   let shown = "";
   // Forms follow the saved settings, but never while the owner is typing in them.
   const render = ({ status: s }) => {
-    if (!s || forms.contains(document.activeElement)) return;
-    const now = JSON.stringify(s.settings);
+    if (!s || typingIn(forms)) return;
+    const now = JSON.stringify([s.settings, s.credentials]);
     if (now === shown) return;
     shown = now;
-    forms.replaceChildren(island(s.settings), coordinator(s.settings), limits(s.settings, s.max_concurrent_jobs));
+    forms.replaceChildren(island(s.settings), coordinator(s.settings, s.credentials), limits(s.settings, s.max_concurrent_jobs));
   };
   main.replaceChildren(forms, login, docker());
   const off = subscribe(render);

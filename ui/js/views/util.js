@@ -32,6 +32,13 @@ export async function copyText(text) {
   if (!ok) throw { code: "clipboard", message: "The clipboard is not available: select the text and copy it by hand" };
 }
 
+// Whether the owner is typing in a field inside `el` (a view then holds back re-rendering it).
+export function typingIn(el) {
+  const a = document.activeElement;
+  if (!a || !el || !el.contains(a)) return false;
+  return a.tagName === "TEXTAREA" || a.tagName === "SELECT" || (a.tagName === "INPUT" && a.type !== "checkbox");
+}
+
 // A labelled input; `hint` below it.
 export const field = (label, input, hint) => h("label", { class: "field" }, h("span", {}, label), input, hint ? h("small", { class: "muted" }, hint) : null);
 
