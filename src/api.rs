@@ -112,6 +112,8 @@ pub struct Status {
     pub settings: crate::config::SettingsView,
     /// Where the coordinator credentials come from (never the credentials themselves).
     pub credentials: crate::credentials::CredentialsPlace,
+    /// What the model cache holds (rescanned every minute).
+    pub models: crate::models::ModelCacheView,
 }
 
 impl Status {
@@ -135,6 +137,7 @@ impl Status {
             preload_hints: Vec::new(),
             settings: Default::default(),
             credentials: Default::default(),
+            models: Default::default(),
         }
     }
 }

@@ -36,6 +36,7 @@ pub mod home;
 pub mod host_controls;
 pub mod jobs;
 pub mod logs;
+pub mod models;
 pub mod pricing;
 pub mod runtimes;
 pub mod state;

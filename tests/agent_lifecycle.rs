@@ -338,3 +338,19 @@ async fn finished_jobs_count_today_and_earn_their_asking_price_across_restarts()
     assert_eq!((s.earnings.today.succeeded, s.earnings.credits_total.as_str()), (2, "1.35"));
     again.shutdown(Duration::ZERO).await;
 }
+
+#[tokio::test]
+async fn the_status_shows_what_the_model_cache_holds() {
+    let home = temp_home();
+    let dir = home.home.model_cache_dir().join("TheBloke/Mistral-7B-GGUF");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("mistral-7b.Q4_K_M.gguf"), vec![7u8; 4096]).unwrap();
+    std::fs::write(dir.join("next.gguf.part"), vec![7u8; 100]).unwrap();
+    let agent = start_agent(&home, test_config(), TestRuntime::new()).await;
+    wait_status(&agent, "the cached model", |s| s.models.models.len() == 1).await;
+    let models = agent.status().borrow().models.clone();
+    assert_eq!(models.used_bytes, 4096);
+    assert_eq!(models.models[0].format, "GGUF");
+    assert_eq!(models.dir, home.home.model_cache_dir());
+    agent.shutdown(Duration::ZERO).await;
+}

@@ -100,6 +100,10 @@ async fn launch() -> Session {
         1,
     );
     std::fs::write(&config, text).unwrap();
+    // A model already in the cache, as the Models view should list it.
+    let models = island_home.join("model-cache/TheBloke/TinyLlama-GGUF");
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::write(models.join("tinyllama.Q4_K_M.gguf"), vec![0u8; 1 << 20]).unwrap();
     let nvml = fake_nvml::build(&home.path().join("fake-nvml")).expect("a C compiler builds the NVML double");
     let (port, native) = (free_port(), free_port());
     let driver = Driver(
@@ -283,6 +287,12 @@ async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
             c.find(Locator::Css(&shown)).await.is_ok() && text(c, "#view .card h2").await.is_some_and(|t| !t.is_empty())
         })
         .await;
+        if name == "models" {
+            wait_until("the cached model", || async {
+                text(c, "#models").await.is_some_and(|t| t.contains("tinyllama.Q4_K_M") && t.contains("GGUF"))
+            })
+            .await;
+        }
         if name == "settings" {
             wait_until("the Docker check", || async {
                 text(c, "#docker-state").await.is_some_and(|t| t.contains("Docker"))

@@ -49,6 +49,8 @@ pub(crate) enum Request {
     Report(JobReport),
     /// Where the link found the credentials it connects with.
     Credentials(crate::credentials::CredentialsPlace),
+    /// A new look at the model cache.
+    Models(crate::models::ModelCacheView),
 }
 
 pub(crate) struct RunningJob {
@@ -147,6 +149,13 @@ impl Core {
             Request::MaxMessageBytes(n) => self.max_message_bytes = n,
             Request::Report(report) => {
                 let _ = self.reports.send(report);
+            }
+            Request::Models(view) => {
+                self.status.send_if_modified(|s| {
+                    let changed = s.models != view;
+                    s.models = view;
+                    changed
+                });
             }
             Request::Credentials(place) => {
                 self.status.send_if_modified(|s| {

@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::hardware::{Hardware, Sampler};
 use crate::home::{HomeLock, IslandHome};
 use crate::logs::LogHub;
+use crate::models::ModelStore;
 use crate::runtimes::Runtime;
 use crate::state::{Journal, StateStore};
 
@@ -188,6 +189,8 @@ impl AgentBuilder {
         // Watchers see the full state (paused, interrupted jobs, slots) from the first borrow.
         core.publish();
         spawn_named(&tracker, &alive, "agent", core.run(req_rx));
+        let scans = scan_models(ModelStore::new(&cache_dir), root.clone(), req_tx.clone());
+        spawn_named(&tracker, &alive, "model cache scan", scans);
         let metrics = metrics_task(metrics_interval, root.clone(), req_tx.clone(), cache_dir);
         spawn_named(&tracker, &alive, "metrics", metrics);
         if let Some(config) = link_config {
@@ -256,6 +259,21 @@ async fn metrics_task(period: Duration, token: CancellationToken, requests: mpsc
             let sample = tokio::task::spawn_blocking(move || sampler.lock().expect("sampler").sample()).await;
             if let Ok(sample) = sample {
                 let _ = requests.send(Request::Usage(sample)).await;
+            }
+        }
+    })
+    .await;
+}
+
+/// How often the model cache is looked at again (a walk of its directory).
+const MODEL_SCAN_EVERY: Duration = Duration::from_secs(60);
+
+async fn scan_models(store: ModelStore, token: CancellationToken, requests: mpsc::Sender<Request>) {
+    every(MODEL_SCAN_EVERY, token, || {
+        let (store, requests) = (store.clone(), requests.clone());
+        async move {
+            if let Ok(view) = tokio::task::spawn_blocking(move || store.scan()).await {
+                let _ = requests.send(Request::Models(view)).await;
             }
         }
     })

@@ -43,6 +43,10 @@ function show(name) {
   teardown = views[name](main, store) || (() => {});
 }
 
+// A fault in a view is shown, not swallowed: the owner (and the end-to-end test) see it.
+window.addEventListener("error", (e) => toast(`Island's window hit an error: ${e.message}`));
+window.addEventListener("unhandledrejection", (e) => toast(`Island's window hit an error: ${e.reason?.message || e.reason}`));
+
 document.querySelectorAll("nav button").forEach((b) => b.addEventListener("click", () => show(b.dataset.view)));
 subscribe((s) => s.status && header(s.status));
 api.onEvent("status", setStatus);
