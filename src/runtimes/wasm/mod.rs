@@ -2,23 +2,21 @@
 //! verify the module ([`fetch`]), compile it once ([`modules`]), run it on a blocking
 //! thread with its tier's limits ([`exec`], [`limits`]) and a sandboxed WASI ([`wasi`]).
 //!
-//! One engine serves every job; one ticker thread advances its epoch, and each running
-//! store checks its own deadline and cancel token at every tick.
+//! One engine serves every job; one ticker thread advances its epoch while instances run
+//! ([`ticker`]), and each running store checks its own deadline and cancel token at every tick.
 
 mod exec;
 pub mod fetch;
 pub mod limits;
 mod modules;
+mod ticker;
 pub mod wasi;
-
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use wasmtime::{Config as EngineConfig, Engine};
 
 use self::fetch::{FetchPolicy, Fetcher};
 use self::modules::Modules;
+use self::ticker::Ticker;
 use super::{CargoIo, Error, RunFuture, Runtime, RuntimeKind};
 use crate::config::{Config, SandboxTier, WasmConfig};
 use crate::home::IslandHome;
@@ -30,7 +28,7 @@ pub struct WasmRuntime {
     fetcher: Fetcher,
     config: WasmConfig,
     default_tier: Option<SandboxTier>,
-    _ticker: Ticker,
+    ticker: Ticker,
 }
 
 impl WasmRuntime {
@@ -55,7 +53,7 @@ impl WasmRuntime {
             modules: Modules::new(engine.clone(), linker, dir.clone()),
             fetcher: Fetcher::new(dir, policy),
             default_tier: config.workload.sandbox_tier,
-            _ticker: Ticker::start(engine, wasm.epoch_tick),
+            ticker: Ticker::start(engine, wasm.epoch_tick),
             config: wasm,
         })
     }
@@ -92,9 +90,14 @@ impl WasmRuntime {
             max_output: self.config.max_output_bytes.get(),
             job_id: job.id.to_string(),
         };
-        tokio::task::spawn_blocking(move || exec::run(&prepared, run))
-            .await
-            .map_err(|e| Error::Crashed(format!("the WASM thread failed: {e}")))?
+        // The epoch advances while this instance runs, even if this future is dropped.
+        let ticking = self.ticker.running();
+        tokio::task::spawn_blocking(move || {
+            let _ticking = ticking;
+            exec::run(&prepared, run)
+        })
+        .await
+        .map_err(|e| Error::Crashed(format!("the WASM thread failed: {e}")))?
     }
 }
 
@@ -115,32 +118,4 @@ pub struct Stats {
     pub compiled: u64,
     /// Modules downloaded.
     pub downloaded: u64,
-}
-
-/// Advances the engine's epoch every tick on its own thread, until dropped.
-struct Ticker {
-    stop: Arc<AtomicBool>,
-}
-
-impl Ticker {
-    fn start(engine: Engine, tick: Duration) -> Ticker {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        std::thread::Builder::new()
-            .name("wasm-epoch".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(tick);
-                    engine.increment_epoch();
-                }
-            })
-            .expect("a thread for the WASM epoch");
-        Ticker { stop }
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
 }
