@@ -1,12 +1,21 @@
 //! The only place that emits to the window: the core's status and events become
-//! `island://…` events, and every status change refreshes the tray.
+//! `island://…` events, and every status change refreshes the tray. Log lines go in batches
+//! (`island://logs`, every 50 ms at most), so a burst of thousands costs the webview a few
+//! dozen deliveries rather than thousands.
+
+use std::time::Duration;
 
 use island::AgentHandle;
-use island::api::Event;
+use island::api::{Event, LogLine};
 use tauri::{AppHandle, Emitter, Runtime};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
-/// Forwards status and events until the agent stops.
+/// How long log lines wait to be sent together.
+const LOG_BATCH_EVERY: Duration = Duration::from_millis(50);
+/// A batch goes out at once when it reaches this many lines.
+const LOG_BATCH_MAX: usize = 1000;
+
+/// Forwards status, events and log lines until the agent stops.
 pub fn spawn<R: Runtime>(app: AppHandle<R>, agent: AgentHandle) {
     let mut status = agent.status();
     let status_app = app.clone();
@@ -20,6 +29,9 @@ pub fn spawn<R: Runtime>(app: AppHandle<R>, agent: AgentHandle) {
             }
         }
     });
+    if let Some(feed) = agent.log_feed() {
+        tauri::async_runtime::spawn(forward_logs(app.clone(), feed));
+    }
     let mut events = agent.events();
     tauri::async_runtime::spawn(async move {
         loop {
@@ -31,7 +43,8 @@ pub fn spawn<R: Runtime>(app: AppHandle<R>, agent: AgentHandle) {
             let name = match &event {
                 Event::Job(_) => "island://job",
                 Event::JobOutput { .. } => "island://job-output",
-                Event::Log(_) => "island://log",
+                // Lines come batched from the log feed.
+                Event::Log(_) => continue,
                 Event::Link(_) => "island://link",
                 Event::ModelProgress { .. } => "island://model-progress",
                 Event::Hosting(_) | Event::ConfigApplied => "island://changed",
@@ -39,4 +52,41 @@ pub fn spawn<R: Runtime>(app: AppHandle<R>, agent: AgentHandle) {
             let _ = app.emit(name, &event);
         }
     });
+}
+
+async fn forward_logs<R: Runtime>(app: AppHandle<R>, mut feed: broadcast::Receiver<LogLine>) {
+    let mut batch: Vec<LogLine> = Vec::new();
+    let mut every = tokio::time::interval(LOG_BATCH_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            line = feed.recv() => match line {
+                Ok(line) => batch.push(line),
+                // Never a silent gap: the view says how many lines it missed.
+                Err(RecvError::Lagged(n)) => batch.push(skipped(n)),
+                Err(RecvError::Closed) => break,
+            },
+            // Only polled while lines wait, so an idle log costs no wake-ups.
+            _ = every.tick(), if !batch.is_empty() => {
+                let _ = app.emit("island://logs", std::mem::take(&mut batch));
+                continue;
+            }
+        }
+        if batch.len() >= LOG_BATCH_MAX {
+            let _ = app.emit("island://logs", std::mem::take(&mut batch));
+        }
+    }
+    if !batch.is_empty() {
+        let _ = app.emit("island://logs", batch);
+    }
+}
+
+fn skipped(n: u64) -> LogLine {
+    LogLine {
+        ts_ms: island::fsutil::unix_ms(),
+        level: "warn".into(),
+        target: "island_desktop::bridge".into(),
+        message: format!("{n} log lines came too fast for this view and were skipped; the log file has all of them"),
+        job_id: None,
+    }
 }

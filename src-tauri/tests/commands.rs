@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use island::api::LogLine;
 use island::config::{self, Config};
 use island::home::IslandHome;
 use island::jobs::JobSpec;
+use island::logs::LogHub;
 use island::runtimes::RuntimeKind;
 use island::runtimes::wasm::WasmRuntime;
 use island::{Agent, AgentHandle};
@@ -25,6 +27,7 @@ const LOOPING_CARGO: &str = include_str!("../../tests/fixtures/ready-then-loop.w
 
 struct Shell {
     _dir: tempfile::TempDir,
+    hub: LogHub,
     home: IslandHome,
     agent: AgentHandle,
     app: App<MockRuntime>,
@@ -39,13 +42,18 @@ fn shell() -> Shell {
     let mut config: Config = config::load(&home.config_file()).unwrap().config;
     config.wasm.local_dir = Some(dir.path().to_path_buf());
     let wasm = WasmRuntime::new(&home, &config).unwrap();
-    let start =
-        Agent::builder(config).config_path(home.config_file()).home(home.clone()).runtime(Arc::new(wasm)).start();
+    let hub = LogHub::new(5000);
+    let start = Agent::builder(config)
+        .config_path(home.config_file())
+        .home(home.clone())
+        .runtime(Arc::new(wasm))
+        .logs(hub.clone())
+        .start();
     let agent = tauri::async_runtime::block_on(start).unwrap();
     let app = island_desktop::with_commands(mock_builder()).build(mock_context(noop_assets())).unwrap();
     island_desktop::attach(app.handle(), agent.clone());
     let window = WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
-    Shell { _dir: dir, home, agent, app, window }
+    Shell { _dir: dir, hub, home, agent, app, window }
 }
 
 impl Shell {
@@ -182,4 +190,29 @@ fn the_docker_check_answers_with_a_state() {
     if state != "available" {
         assert!(!status["hint"].as_str().unwrap().is_empty(), "{status}");
     }
+}
+
+#[test]
+fn a_burst_of_log_lines_reaches_the_window_in_a_few_batches_in_order_and_complete() {
+    let s = shell();
+    let (tx, rx) = mpsc::channel::<Vec<LogLine>>();
+    s.app.listen("island://logs", move |e| {
+        let _ = tx.send(serde_json::from_str(e.payload()).unwrap());
+    });
+    const LINES: usize = 3000;
+    for i in 0..LINES {
+        let line =
+            LogLine { ts_ms: 0, level: "info".into(), target: "t".into(), message: format!("line {i}"), job_id: None };
+        s.hub.push(line);
+    }
+    let (mut got, mut batches) = (Vec::new(), 0);
+    let end = std::time::Instant::now() + DEADLINE;
+    while got.len() < LINES {
+        let batch = rx.recv_timeout(end.saturating_duration_since(std::time::Instant::now())).expect("the lines");
+        batches += 1;
+        got.extend(batch.into_iter().map(|l| l.message));
+    }
+    let expected: Vec<String> = (0..LINES).map(|i| format!("line {i}")).collect();
+    assert_eq!(got, expected, "every line, in order, none twice");
+    assert!(batches <= LINES / 100, "{batches} deliveries for {LINES} lines");
 }

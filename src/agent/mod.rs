@@ -339,6 +339,12 @@ impl AgentHandle {
         self.inner.events.subscribe()
     }
 
+    /// New log lines from now on, straight from the log hub (when the agent was given one):
+    /// a live view reads them here, with the hub's own capacity, rather than one event each.
+    pub fn log_feed(&self) -> Option<broadcast::Receiver<LogLine>> {
+        self.inner.logs.as_ref().map(LogHub::subscribe)
+    }
+
     /// The recent log lines (oldest first), when the agent was given a log hub.
     pub fn recent_logs(&self) -> Vec<LogLine> {
         self.inner.logs.as_ref().map(LogHub::recent).unwrap_or_default()

@@ -24,7 +24,8 @@ export const clearCredentials = () => invoke("clear_credentials");
 export const getAutostart = () => invoke("get_autostart");
 export const setAutostart = (on) => invoke("set_autostart", { on });
 
-// name: "status", "job", "log", "link", "model-progress", "changed" (island://…)
+// name: "status", "job", "job-output", "logs" (an array of lines), "link", "model-progress",
+// "changed" (island://…)
 export function onEvent(name, fn) {
   if (!tauri) return () => {};
   let unlisten = () => {};

@@ -36,5 +36,6 @@ export default function logs(main) {
   main.replaceChildren(h("section", { class: "card wide" }, h("h2", {}, "Live log"),
     h("p", {}, level, " ", search, " ", job, " ", pause, " ", copy, " ", save), out));
   api.recentLogs().then((recent) => recent.forEach(add)).catch(() => {});
-  return api.onEvent("log", (e) => add(e));
+  // Lines arrive in batches (at most every 50 ms) from the core.
+  return api.onEvent("logs", (batch) => batch.forEach(add));
 }
