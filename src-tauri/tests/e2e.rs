@@ -300,6 +300,9 @@ async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
             .await;
             let place = text(c, "#credentials-place").await.unwrap_or_default();
             assert!(place.contains("No credentials stored"), "{place}");
+            // The test sets the coordinator through ISLAND_NATS_URL, and the form says so.
+            let coordinator = text(c, "#coordinator-settings").await.unwrap_or_default();
+            assert!(coordinator.contains("Set by ISLAND_NATS_URL"), "{coordinator}");
             s.type_into("#region", "eu-west").await;
             s.click("#save-island").await;
             wait_until("the region in config.toml", || async { s.config_text().contains("region = \"eu-west\"") })

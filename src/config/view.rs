@@ -43,6 +43,26 @@ pub struct SettingsView {
     pub pause_on_battery: bool,
     /// `host_controls.schedule`, hours as `HH:MM-HH:MM`.
     pub schedule: BTreeMap<Day, Vec<String>>,
+    /// Fields of this view that an environment variable sets (field → variable): saving
+    /// them writes config.toml, but the variable still wins until it is unset.
+    pub overridden: BTreeMap<String, String>,
+}
+
+/// The view's fields that `ISLAND_*` variables override (see `config::env_overrides`).
+const OVERRIDES: [(&str, &str); 5] = [
+    ("host_name", "ISLAND_HOST_NAME"),
+    ("region", "ISLAND_REGION"),
+    ("coordinator_url", "ISLAND_NATS_URL"),
+    ("model_cache_dir", "ISLAND_MODEL_CACHE_DIR"),
+    ("max_cache_gb", "ISLAND_MAX_CACHE_GB"),
+];
+
+fn overridden() -> BTreeMap<String, String> {
+    OVERRIDES
+        .iter()
+        .filter(|(_, var)| std::env::var(var).is_ok_and(|v| !v.trim().is_empty()))
+        .map(|(field, var)| (field.to_string(), var.to_string()))
+        .collect()
 }
 
 impl SettingsView {
@@ -66,6 +86,7 @@ impl SettingsView {
             temp_hysteresis_c: controls.temp_hysteresis_c.get(),
             pause_on_battery: controls.pause_on_battery,
             schedule: controls.schedule.iter().map(|(d, h)| (*d, h.iter().map(Hours::to_string).collect())).collect(),
+            overridden: overridden(),
         }
     }
 }

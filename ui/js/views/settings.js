@@ -6,14 +6,16 @@ import { toast } from "../main.js";
 import { card, field, h, typingIn } from "./util.js";
 
 const saved = (what) => () => toast(`${what} saved`, "ok");
+// The hint under a field, or why what is saved will not show: an environment variable wins.
+const hint = (c, key, text) => (c.overridden[key] ? `Set by ${c.overridden[key]}: the environment wins over config.toml until it is unset.` : text);
 const input = (id, value, attrs = {}) => h("input", { id, value: value ?? "", ...attrs });
 
 function island(c) {
   const name = input("host-name", c.host_name, { placeholder: c.system_host_name });
   const region = input("region", c.region, { placeholder: "auto" });
   return h("section", { class: "card", id: "island-settings" }, h("h2", {}, "This Island"),
-    field("Name", name, "Shown in your dashboard; empty uses this computer's name."),
-    field("Region", region, "auto lets the coordinator place this Island by its address; or e.g. eu-west."),
+    field("Name", name, hint(c, "host_name", "Shown in your dashboard; empty uses this computer's name.")),
+    field("Region", region, hint(c, "region", "auto lets the coordinator place this Island by its address; or e.g. eu-west.")),
     h("button", { class: "primary", id: "save-island", onclick: () => api.editSettings({ host_name: name.value, region: region.value || "auto" }).then(saved("Island settings")).catch((e) => toast(e.message)) }, "Save"));
 }
 
@@ -36,7 +38,7 @@ function coordinator(c, place) {
     .then(() => { pass.value = ""; toast("Credentials stored; Island reconnects with them now", "ok"); })
     .catch((e) => toast(e.message));
   return h("section", { class: "card", id: "coordinator-settings" }, h("h2", {}, "Coordinator"),
-    field("URL", url, "nats:// or tls://. Island reconnects when you save."),
+    field("URL", url, hint(c, "coordinator_url", "nats:// or tls://. Island reconnects when you save.")),
     h("button", { class: "primary", id: "save-coordinator", onclick: () => api.editSettings({ coordinator_url: url.value.trim() }).then(saved("Coordinator")).catch((e) => toast(e.message)) }, "Save"),
     c.password_in_url ? h("p", { class: "hint" }, "The password in coordinator.nats_url keeps working. To keep it out of config.toml, store it below, then remove it from nats_url in the file.") : null,
     h("h3", {}, "Credentials"),
@@ -58,7 +60,7 @@ function limits(c, slots) {
     field("Memory per Cargo (MB)", memory),
     field("CPU per Cargo (%)", cpu, "100 is one core; empty for no limit."),
     field("Jobs at once", jobs, "Empty: decided from this machine's hardware."),
-    field("Model cache budget (GB)", cache),
+    field("Model cache budget (GB)", cache, hint(c, "max_cache_gb", "")),
     h("label", {}, network, " Cargos run without network access"),
     h("p", {}, h("button", { class: "primary", id: "save-limits", onclick: save }, "Save")));
 }
