@@ -85,7 +85,6 @@ pub(crate) struct Core {
     pub reports: mpsc::UnboundedSender<JobReport>,
     /// The Island home, for credentials kept outside the config.
     pub home: PathBuf,
-    /// Bumped when credentials change, so the link reconnects with them.
     /// The configuration the coordinator link connects with; it reconnects when this
     /// notifies (new credentials, a changed `[coordinator]` section).
     pub link_config: watch::Sender<Config>,
@@ -150,20 +149,8 @@ impl Core {
             Request::Report(report) => {
                 let _ = self.reports.send(report);
             }
-            Request::Models(view) => {
-                self.status.send_if_modified(|s| {
-                    let changed = s.models != view;
-                    s.models = view;
-                    changed
-                });
-            }
-            Request::Credentials(place) => {
-                self.status.send_if_modified(|s| {
-                    let changed = s.credentials != place;
-                    s.credentials = place;
-                    changed
-                });
-            }
+            Request::Models(view) => self.set_status_field(|s| &mut s.models, view),
+            Request::Credentials(place) => self.set_status_field(|s| &mut s.credentials, place),
         }
     }
 
@@ -197,6 +184,17 @@ impl Core {
             Command::SetCredentials(creds) => self.set_credentials(&creds),
             Command::ClearCredentials => self.clear_credentials(),
         }
+    }
+
+    /// Sets one field of the status, waking watchers only when its value changed (the link
+    /// and the model scan report the same thing again and again).
+    fn set_status_field<T: PartialEq>(&self, field: impl FnOnce(&mut Status) -> &mut T, value: T) {
+        self.status.send_if_modified(|s| {
+            let slot = field(s);
+            let changed = *slot != value;
+            *slot = value;
+            changed
+        });
     }
 
     fn on_pairing(&mut self, pairing: Pairing) {

@@ -153,41 +153,26 @@ impl SettingsForm {
     /// [`ConfigError::BadEdit`] naming the key of the first value that is not a number or
     /// not valid hours.
     pub fn into_edits(self) -> Result<Vec<ConfigEdit>, ConfigError> {
-        let mut edits = Vec::new();
-        if let Some(name) = self.host_name {
-            edits.push(ConfigEdit::SetHostName(Some(name)));
-        }
-        if let Some(region) = self.region {
-            edits.push(ConfigEdit::SetRegion(region));
-        }
-        if let Some(url) = self.coordinator_url {
-            edits.push(ConfigEdit::SetNatsUrl(url));
-        }
-        if let Some(t) = self.memory_mb {
-            edits.push(ConfigEdit::SetMemoryMb(number("workload.resource_limits.memory_mb", &t)?));
-        }
-        if let Some(t) = self.cpu_percent {
-            edits.push(ConfigEdit::SetCpuPercent(optional_number("workload.resource_limits.cpu_percent", &t)?));
-        }
-        if let Some(b) = self.network_disabled {
-            edits.push(ConfigEdit::SetNetworkDisabled(b));
-        }
-        if let Some(t) = self.max_concurrent_jobs {
-            edits.push(ConfigEdit::SetMaxConcurrentJobs(optional_number("agent.max_concurrent_jobs", &t)?));
-        }
-        if let Some(t) = self.max_cache_gb {
-            edits.push(ConfigEdit::SetMaxCacheGb(number("model_cache.max_cache_gb", &t)?));
-        }
-        if let Some(t) = self.max_gpu_temp_c {
-            edits.push(ConfigEdit::SetMaxGpuTemp(number("host_controls.max_gpu_temp_c", &t)?));
-        }
-        if let Some(b) = self.pause_on_battery {
-            edits.push(ConfigEdit::SetPauseOnBattery(b));
-        }
-        if let Some(days) = self.schedule {
-            edits.push(ConfigEdit::SetSchedule(schedule(&days)?));
-        }
-        Ok(edits)
+        use ConfigEdit as E;
+        const CPU: &str = "workload.resource_limits.cpu_percent";
+        let edits = [
+            self.host_name.map(|n| E::SetHostName(Some(n))),
+            self.region.map(E::SetRegion),
+            self.coordinator_url.map(E::SetNatsUrl),
+            self.memory_mb.map(|t| number("workload.resource_limits.memory_mb", &t).map(E::SetMemoryMb)).transpose()?,
+            self.cpu_percent.map(|t| optional_number(CPU, &t).map(E::SetCpuPercent)).transpose()?,
+            self.network_disabled.map(E::SetNetworkDisabled),
+            self.max_concurrent_jobs
+                .map(|t| optional_number("agent.max_concurrent_jobs", &t).map(E::SetMaxConcurrentJobs))
+                .transpose()?,
+            self.max_cache_gb.map(|t| number("model_cache.max_cache_gb", &t).map(E::SetMaxCacheGb)).transpose()?,
+            self.max_gpu_temp_c
+                .map(|t| number("host_controls.max_gpu_temp_c", &t).map(E::SetMaxGpuTemp))
+                .transpose()?,
+            self.pause_on_battery.map(E::SetPauseOnBattery),
+            self.schedule.map(|days| schedule(&days).map(E::SetSchedule)).transpose()?,
+        ];
+        Ok(edits.into_iter().flatten().collect())
     }
 }
 
