@@ -79,15 +79,6 @@ impl DockerEngine {
 impl Drop for DockerEngine {
     fn drop(&mut self) {
         // SIGTERM, not SIGKILL: dockerd then stops its containerd and unmounts its data.
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let end = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < end {
-            if !matches!(self.child.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        super::stop_gracefully(&mut self.child, Duration::from_secs(15));
     }
 }

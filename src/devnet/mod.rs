@@ -13,3 +13,19 @@ pub mod run;
 pub use double::{CoordinatorDouble, DoubleOptions, Observed, REPORTS_STREAM};
 pub use http::HttpServer;
 pub use nats_server::{NatsServer, ServerOptions};
+
+/// Stops a server process: SIGTERM (so it can shut down cleanly, and a dockerd stops its
+/// containerd), up to `grace` for it to exit, then a kill.
+pub(crate) fn stop_gracefully(child: &mut std::process::Child, grace: std::time::Duration) {
+    #[cfg(unix)]
+    {
+        let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let end = std::time::Instant::now() + grace;
+        // A child's exit has nothing to wait on with a deadline but polling try_wait.
+        while std::time::Instant::now() < end && matches!(child.try_wait(), Ok(None)) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -99,16 +99,7 @@ impl NatsServer {
     /// Stops the server (SIGTERM, then kill); streams stay in the store.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            #[cfg(unix)]
-            {
-                let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-                let end = Instant::now() + Duration::from_secs(5);
-                while Instant::now() < end && matches!(child.try_wait(), Ok(None)) {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            super::stop_gracefully(&mut child, Duration::from_secs(5));
         }
     }
 
