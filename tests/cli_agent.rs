@@ -167,6 +167,9 @@ fn agent_against(home: &TempHome, devnet: &Devnet) -> (Running, String) {
 
 #[test]
 fn sigterm_with_a_running_wasm_job_lets_it_finish_and_exits_0() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let devnet = Devnet::start();
     let home = temp_home();
     let (mut agent, host) = agent_against(&home, &devnet);
@@ -182,6 +185,9 @@ fn sigterm_with_a_running_wasm_job_lets_it_finish_and_exits_0() {
 
 #[test]
 fn a_second_signal_exits_at_once() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let devnet = Devnet::start();
     let home = temp_home();
     let (mut agent, host) = agent_against(&home, &devnet);
@@ -197,6 +203,9 @@ fn a_second_signal_exits_at_once() {
 
 #[test]
 fn a_job_running_when_the_process_is_killed_is_reported_failed_by_the_next_start() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let devnet = Devnet::start();
     let home = temp_home();
     let (agent, host) = agent_against(&home, &devnet);

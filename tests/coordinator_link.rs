@@ -87,6 +87,9 @@ async fn wait_final(double: &CoordinatorDouble, job: &str) -> island::coordinato
 
 #[tokio::test]
 async fn registration_has_the_protocol_fields_and_is_sent_again_after_a_server_restart() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let double = double().await;
     let home = temp_home();
     let agent = start_linked(&home, linked_config(&double), TestRuntime::new()).await;
@@ -123,6 +126,9 @@ async fn registration_has_the_protocol_fields_and_is_sent_again_after_a_server_r
 
 #[tokio::test]
 async fn pairing_shows_the_code_asks_again_when_it_expires_and_remembers_already_paired() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let double = CoordinatorDouble::start(DoubleOptions { pairing_ttl: Duration::from_secs(1), ..Default::default() })
         .await
         .unwrap();
@@ -174,6 +180,9 @@ async fn pairing_shows_the_code_asks_again_when_it_expires_and_remembers_already
 
 #[tokio::test]
 async fn heartbeats_come_every_ten_seconds_with_every_field_and_the_prices() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let double = double().await;
     let home = temp_home();
     let mut config = linked_config(&double);
@@ -223,6 +232,9 @@ async fn heartbeats_come_every_ten_seconds_with_every_field_and_the_prices() {
 
 #[tokio::test]
 async fn paused_islands_say_paused_fetch_nothing_and_take_the_queued_jobs_on_resume() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let double = double().await;
     let home = temp_home();
     let mut config = linked_config(&double);
@@ -257,6 +269,9 @@ async fn paused_islands_say_paused_fetch_nothing_and_take_the_queued_jobs_on_res
 
 #[tokio::test]
 async fn a_job_runs_end_to_end_with_ordered_output_a_final_chunk_and_lease_renewals() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let double = double().await;
     let home = temp_home();
     let runtime = TestRuntime::new();
@@ -290,6 +305,9 @@ async fn a_job_runs_end_to_end_with_ordered_output_a_final_chunk_and_lease_renew
 
 #[tokio::test]
 async fn a_cancel_from_the_coordinator_stops_the_job_within_a_second() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let double = double().await;
     let home = temp_home();
     let agent = start_linked(&home, linked_config(&double), TestRuntime::new()).await;
@@ -311,6 +329,9 @@ async fn a_cancel_from_the_coordinator_stops_the_job_within_a_second() {
 
 #[tokio::test]
 async fn a_job_taken_but_not_acked_by_a_dead_island_is_delivered_again() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let double = double().await;
     let home = temp_home();
     let mut config = linked_config(&double);
@@ -344,6 +365,9 @@ async fn a_job_taken_but_not_acked_by_a_dead_island_is_delivered_again() {
 
 #[tokio::test]
 async fn a_job_running_when_the_island_died_is_reported_failed_after_restart() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let double = double().await;
     let home = temp_home();
     let config = linked_config(&double);
@@ -378,6 +402,9 @@ async fn a_job_running_when_the_island_died_is_reported_failed_after_restart() {
 
 #[tokio::test]
 async fn every_report_arrives_once_and_in_order_across_a_five_second_server_outage() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let double = double().await;
     let home = temp_home();
     let runtime = TestRuntime::new();
@@ -412,6 +439,9 @@ async fn every_report_arrives_once_and_in_order_across_a_five_second_server_outa
 
 #[tokio::test]
 async fn without_a_jobs_stream_jobs_come_over_core_nats_until_the_stream_appears() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let double = CoordinatorDouble::start(DoubleOptions { jobs_stream: false, ..Default::default() }).await.unwrap();
     log_hub();
     let home = temp_home();
@@ -437,6 +467,9 @@ async fn without_a_jobs_stream_jobs_come_over_core_nats_until_the_stream_appears
 
 #[tokio::test]
 async fn bad_job_messages_fail_clearly_and_the_island_keeps_working() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let options = DoubleOptions {
         server: ServerOptions { max_payload: Some(8 << 20), ..Default::default() },
         ..Default::default()
@@ -475,6 +508,9 @@ async fn bad_job_messages_fail_clearly_and_the_island_keeps_working() {
 
 #[tokio::test]
 async fn a_wrong_password_is_reported_and_the_island_keeps_retrying() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let auth = Some(("island".to_string(), "right-password".to_string()));
     let options = DoubleOptions { server: ServerOptions { auth, ..Default::default() }, ..Default::default() };
     let double = CoordinatorDouble::start(options).await.unwrap();
@@ -498,6 +534,9 @@ async fn a_wrong_password_is_reported_and_the_island_keeps_retrying() {
 
 #[tokio::test]
 async fn preload_hints_are_logged_and_kept_for_the_model_cache() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let double = double().await;
     let home = temp_home();
     let agent = start_linked(&home, linked_config(&double), TestRuntime::new()).await;
@@ -521,6 +560,9 @@ async fn preload_hints_are_logged_and_kept_for_the_model_cache() {
 
 #[tokio::test]
 async fn shutdown_reports_the_final_state_of_a_cancelled_job() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let double = double().await;
     let home = temp_home();
     let agent = start_linked(&home, linked_config(&double), TestRuntime::new()).await;
@@ -540,6 +582,9 @@ async fn shutdown_reports_the_final_state_of_a_cancelled_job() {
 
 #[tokio::test]
 async fn progress_and_images_reach_the_coordinator_and_an_image_too_large_fails_the_job() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let double = double().await;
     let home = temp_home();
     let agent = start_linked(&home, linked_config(&double), TestRuntime::new()).await;
@@ -590,6 +635,9 @@ async fn progress_and_images_reach_the_coordinator_and_an_image_too_large_fails_
 
 #[tokio::test]
 async fn credentials_stored_through_the_handle_are_used_at_once() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let auth = Some(("island".to_string(), "stored-pw-9".to_string()));
     let options = DoubleOptions { server: ServerOptions { auth, ..Default::default() }, ..Default::default() };
     let double = CoordinatorDouble::start(options).await.unwrap();
@@ -618,6 +666,9 @@ async fn credentials_stored_through_the_handle_are_used_at_once() {
 
 #[tokio::test]
 async fn a_new_coordinator_url_from_the_owner_moves_the_link_there() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let (first, second) = (double().await, double().await);
     let home = temp_home();
     let path = home.home.config_file();

@@ -17,6 +17,9 @@ use sha2::Digest;
 
 #[test]
 fn devnet_shows_registration_pairing_heartbeats_and_jobs_then_stops_cleanly() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     let home = temp_home();
     let mut devnet = Running::spawn({
         let mut cmd = island(home.dir.path());
@@ -37,6 +40,9 @@ fn devnet_shows_registration_pairing_heartbeats_and_jobs_then_stops_cleanly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wasm_job_runs_end_to_end_through_the_coordinator() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
     log_hub();
     let double = CoordinatorDouble::start(DoubleOptions::default()).await.unwrap();
     let module = wat::parse_str(island::devnet::run::SAMPLE_CARGO).unwrap();

@@ -28,6 +28,9 @@ fn hardware_json(home: &TempHome, config: &str, cards: u32) -> Value {
 
 #[test]
 fn nvml_cards_are_detected_with_live_figures_and_the_owners_choice() {
+    if !needs(&[Service::CCompiler]) {
+        return;
+    }
     let home = temp_home();
     let hw = hardware_json(&home, &format!("[workload]\ngpu_devices = [\"{SECOND_UUID}\"]\n"), 2);
     let gpus = hw["gpus"].as_array().unwrap();
@@ -47,6 +50,9 @@ fn nvml_cards_are_detected_with_live_figures_and_the_owners_choice() {
 
 #[test]
 fn no_card_means_no_gpu_and_no_noise() {
+    if !needs(&[Service::CCompiler]) {
+        return;
+    }
     let home = temp_home();
     let hw = hardware_json(&home, "", 0);
     assert_eq!(hw["gpus"].as_array().map(Vec::len), Some(0), "{hw:#}");
@@ -54,6 +60,9 @@ fn no_card_means_no_gpu_and_no_noise() {
 
 #[test]
 fn only_the_shared_gpu_is_registered_and_heartbeated() {
+    if !needs(&[Service::NatsServer, Service::CCompiler]) {
+        return;
+    }
     let rt = tokio::runtime::Runtime::new().unwrap();
     let double = rt.block_on(CoordinatorDouble::start(Default::default())).unwrap();
     let home = temp_home();

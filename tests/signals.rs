@@ -25,8 +25,8 @@ async fn sigterm_with_a_running_job_drains_it_and_shuts_down_within_the_grace_pe
         let agent = agent.clone();
         async move { shutdown_on_signal(signals, &agent, grace).await }
     });
-    let me = std::process::id().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &me]).status().unwrap().success());
+    use rustix::process::{Signal, getpid, kill_process};
+    kill_process(getpid(), Signal::TERM).expect("SIGTERM to this test process");
 
     wait_event(&mut events, "draining after SIGTERM", |e| {
         matches!(e, Event::Hosting(HostingState::Draining)).then_some(())

@@ -30,23 +30,6 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Why this machine cannot run the suite, if it cannot.
-fn missing() -> Option<String> {
-    if std::env::var_os("DISPLAY").is_none() {
-        return Some("no X display (run under xvfb-run)".into());
-    }
-    for tool in ["tauri-driver", "WebKitWebDriver"] {
-        let found =
-            std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists())).unwrap_or(false);
-        if !found {
-            return Some(format!(
-                "{tool} is not on PATH (cargo install tauri-driver; apt-get install webkit2gtk-driver)"
-            ));
-        }
-    }
-    None
-}
-
 async fn wait_until<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -162,9 +145,8 @@ impl Session {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
-    if let Some(why) = missing() {
-        assert!(std::env::var_os("CI").is_none(), "CI must run the end-to-end suite, but {why}");
-        eprintln!("SKIPPED the desktop end-to-end test: {why}");
+    use island::devnet::services::{Service::*, present_or_skip};
+    if !present_or_skip(&[Display, TauriDriver, WebKitWebDriver, NatsServer, CCompiler]) {
         return;
     }
     let s = launch().await;
@@ -268,8 +250,8 @@ async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
     assert_eq!(hb["asking_prices"]["llm-chat"], "2.5");
     match common::no_tray() {
         Some(why) => {
-            assert!(std::env::var_os("CI").is_none(), "CI must check the tray label, but {why}");
-            eprintln!("SKIPPED the tray label check: {why}");
+            assert!(!island::devnet::services::in_ci(), "CI must check the tray label, but {why}");
+            island::devnet::services::say_skipped(&format!("the tray label check: {why}"));
         }
         None => tokio::task::block_in_place(|| {
             let dest = common::wait("the tray on D-Bus", || common::tray_connection(None));

@@ -9,6 +9,7 @@ mod http;
 mod nats_server;
 mod record;
 pub mod run;
+pub mod services;
 
 pub use double::{CoordinatorDouble, DoubleOptions, Observed, REPORTS_STREAM};
 pub use http::HttpServer;
@@ -19,7 +20,7 @@ pub use nats_server::{NatsServer, ServerOptions};
 pub(crate) fn stop_gracefully(child: &mut std::process::Child, grace: std::time::Duration) {
     #[cfg(unix)]
     {
-        let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = rustix::process::kill_process(rustix::process::Pid::from_child(child), rustix::process::Signal::TERM);
         let end = std::time::Instant::now() + grace;
         // A child's exit has nothing to wait on with a deadline but polling try_wait.
         while std::time::Instant::now() < end && matches!(child.try_wait(), Ok(None)) {

@@ -68,7 +68,11 @@ impl NatsServer {
             cmd.args(["--user", user, "--pass", pass]);
         }
         let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot start nats-server ({}): {e}", Self::binary().display()))
+            let bin = Self::binary();
+            io::Error::new(
+                e.kind(),
+                format!("cannot start nats-server ({}): {e} (Debian package nats-server)", bin.display()),
+            )
         })?;
         self.child = Some(child);
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 use tracing::info;
 
+use super::services::Service;
 use super::{CoordinatorDouble, DoubleOptions, Observed};
 use crate::config::Config;
 use crate::fsutil::unix_ms;
@@ -27,9 +28,15 @@ pub async fn start(
     home: IslandHome,
     mut config: Config,
 ) -> anyhow::Result<(CoordinatorDouble, AgentHandle, String, String)> {
-    let double = CoordinatorDouble::start(DoubleOptions::default()).await.map_err(|e| {
-        anyhow::anyhow!("cannot start the local coordinator: {e} (island devnet needs nats-server on PATH; Debian: apt-get install nats-server)")
-    })?;
+    if Service::NatsServer.check().is_err() {
+        anyhow::bail!(
+            "island devnet needs nats-server, which is not installed (Debian: apt-get install nats-server). \
+             `./dev run` installs it and starts the devnet."
+        );
+    }
+    let double = CoordinatorDouble::start(DoubleOptions::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot start the local coordinator: {e}"))?;
     let module = wat::parse_str(SAMPLE_CARGO)?;
     let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&module));
     double.http().route("/cargo/echo.wasm", "application/wasm", module);

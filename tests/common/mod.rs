@@ -1,7 +1,7 @@
 //! Shared helpers for the integration tests: a temporary Island home, a scripted test
 //! runtime (a real `Runtime` implementation whose behaviour the job input chooses), waits
 //! with deadlines, and a handle on the `island` binary.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use island::api::{Event, Status};
 use island::config::Config;
+/// `if !needs(&[Service::NatsServer]) { return; }`: skips the test loudly when a service is
+/// missing, naming what installs it; fails it in CI.
+pub use island::devnet::services::{Service, present_or_skip as needs};
 use island::hardware::Hardware;
 use island::home::IslandHome;
 use island::jobs::JobSpec;
@@ -277,8 +280,13 @@ impl Running {
 
     /// Sends a signal by name (`TERM`, `INT`).
     pub fn signal(&self, name: &str) {
-        let ok = Process::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
-        assert!(ok.success(), "kill -{name} failed");
+        use rustix::process::{Pid, Signal, kill_process};
+        let sig = match name {
+            "TERM" => Signal::TERM,
+            "INT" => Signal::INT,
+            other => panic!("no signal {other} in these tests"),
+        };
+        kill_process(Pid::from_child(&self.child), sig).unwrap_or_else(|e| panic!("SIG{name} failed: {e}"));
     }
 
     /// Waits for the process to exit and returns its code and the rest of its output.

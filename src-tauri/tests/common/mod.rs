@@ -65,15 +65,11 @@ pub fn wait<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// Why this machine cannot drive the tray, if it cannot.
-pub fn no_tray() -> Option<&'static str> {
-    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
-        Some("no D-Bus session (run inside dbus-run-session)")
-    } else if std::env::var_os("DISPLAY").is_none() {
-        Some("no X display (run under xvfb-run)")
-    } else if Command::new("gdbus").arg("help").output().is_err() {
-        Some("gdbus is not installed (libglib2.0-bin)")
-    } else {
-        None
-    }
+/// Why this machine cannot drive the tray, if it cannot: the services it needs that are
+/// missing, each with what installs it.
+pub fn no_tray() -> Option<String> {
+    use island::devnet::services::Service::*;
+    let missing: Vec<String> =
+        [SessionBus, Display, Gdbus].iter().filter_map(|s| s.check().err()).map(|m| m.to_string()).collect();
+    (!missing.is_empty()).then(|| missing.join("; "))
 }
