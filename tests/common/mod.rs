@@ -278,12 +278,13 @@ impl Running {
         panic!("no line with {text:?} within {DEADLINE:?}; output so far:\n{}", self.seen.join("\n"));
     }
 
-    /// Sends a signal by name (`TERM`, `INT`).
+    /// Sends a signal by name (`TERM`, `INT`, `KILL`).
     pub fn signal(&self, name: &str) {
         use rustix::process::{Pid, Signal, kill_process};
         let sig = match name {
             "TERM" => Signal::TERM,
             "INT" => Signal::INT,
+            "KILL" => Signal::KILL,
             other => panic!("no signal {other} in these tests"),
         };
         kill_process(Pid::from_child(&self.child), sig).unwrap_or_else(|e| panic!("SIG{name} failed: {e}"));
