@@ -30,7 +30,36 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
     let (mut config, warnings) = parse(&text, path)?;
     env_overrides(&mut config, |k| std::env::var(k).ok())?;
+    validate_overridden(&config)?;
     Ok(Loaded { config, path: path.to_path_buf(), warnings })
+}
+
+/// Validates the configuration after the environment overrides: the file alone passed, so
+/// whatever fails now came from a variable, and the error names it.
+///
+/// # Errors
+/// [`ConfigError::Env`] naming the variable and the key it sets.
+pub fn validate_overridden(c: &Config) -> Result<(), ConfigError> {
+    let empty = Document::parse("").expect("an empty document parses");
+    let Some(p) = validate(c, &empty, "").into_iter().next() else { return Ok(()) };
+    let key = p.key.unwrap_or_default();
+    let var = ENV_KEYS.iter().find(|(_, k)| *k == key).map_or("an ISLAND_* variable", |(v, _)| v);
+    Err(ConfigError::Env { var: var.to_string(), message: format!("`{key}` {}", p.message) })
+}
+
+/// Which variable sets which key (see [`env_overrides`]).
+const ENV_KEYS: &[(&str, &str)] = &[
+    ("ISLAND_HOST_ID", "host_id"),
+    ("ISLAND_HOST_NAME", "host.name"),
+    ("ISLAND_REGION", "host.region"),
+    ("ISLAND_MODEL_CACHE_DIR", "model_cache.cache_dir"),
+    ("ISLAND_SHUTDOWN_GRACE", "agent.shutdown_grace"),
+];
+
+/// Whether `s` can be one token of a NATS subject and a JetStream consumer name: the Island
+/// id becomes both (`host.<id>.jobs`, consumer `host-<id>`).
+fn subject_token_ok(s: &str) -> bool {
+    !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control() || ".*>/\\".contains(c))
 }
 
 /// Parses and validates a configuration text; `path` is only used in messages.
@@ -196,7 +225,11 @@ fn validate(c: &Config, doc: &Document<&str>, text: &str) -> Vec<Problem> {
         }
     };
     let non_empty = |s: &str| !s.trim().is_empty();
-    need(c.host_id.as_deref().is_none_or(non_empty), "host_id", "must not be empty when set");
+    need(
+        c.host_id.as_deref().is_none_or(subject_token_ok),
+        "host_id",
+        "must be one NATS subject token: not empty, no spaces, '.', '*', '>', '/' or '\\'",
+    );
     need(c.host.name.as_deref().is_none_or(non_empty), "host.name", "must not be empty when set");
     need(non_empty(&c.host.region), "host.region", "must not be empty (use \"auto\" to let the coordinator guess)");
     need(non_empty(&c.workload.llm_chat_image), "workload.llm_chat_image", "must name a container image");
@@ -418,5 +451,30 @@ mod tests {
         assert_eq!(c.model_cache.hf_token.unwrap().expose(), "hf_x");
         let bad = env_overrides(&mut Config::default(), |k| (k == "ISLAND_MAX_CACHE_GB").then(|| "lots".into()));
         assert!(bad.unwrap_err().to_string().starts_with("environment variable ISLAND_MAX_CACHE_GB"));
+    }
+
+    #[test]
+    fn overrides_are_validated_like_the_file_and_name_the_variable() {
+        let mut c = Config::default();
+        env_overrides(&mut c, |k| (k == "ISLAND_SHUTDOWN_GRACE").then(|| "5h".into())).unwrap();
+        let e = validate_overridden(&c).unwrap_err().to_string();
+        assert!(
+            e.contains("ISLAND_SHUTDOWN_GRACE") && e.contains("`agent.shutdown_grace` expected a duration up to 1h"),
+            "{e}"
+        );
+        let mut c = Config::default();
+        env_overrides(&mut c, |k| (k == "ISLAND_HOST_ID").then(|| "a.b".into())).unwrap();
+        let e = validate_overridden(&c).unwrap_err().to_string();
+        assert!(e.contains("ISLAND_HOST_ID") && e.contains("`host_id` must be one NATS subject token"), "{e}");
+        assert!(validate_overridden(&Config::default()).is_ok());
+    }
+
+    #[test]
+    fn a_host_id_that_cannot_be_a_subject_token_is_refused_with_its_key() {
+        for bad in ["a.b", "a b", "a*", ">", "x/y", "tab\there"] {
+            let e = err(&format!("host_id = \"{bad}\"\n"));
+            assert!(e.contains(":1:") && e.contains("`host_id`") && e.contains("NATS subject token"), "{bad}: {e}");
+        }
+        assert!(parse_str("host_id = \"island-7_B\"\n").is_ok());
     }
 }
