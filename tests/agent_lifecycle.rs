@@ -137,6 +137,7 @@ async fn shutdown_lets_a_job_finish_within_the_grace_period() {
 
 #[tokio::test]
 async fn shutdown_cancels_jobs_still_running_at_the_deadline_and_abandons_stuck_ones() {
+    log_hub();
     let home = temp_home();
     let agent = start_agent(&home, test_config(), TestRuntime::new()).await;
     agent.send(Command::Submit(Box::new(holding_job("slow")))).await.unwrap();
@@ -149,7 +150,12 @@ async fn shutdown_cancels_jobs_still_running_at_the_deadline_and_abandons_stuck_
     // 0.2 s grace + 2 s cancel grace for the stuck job to be abandoned + margin.
     assert!(report.elapsed < Duration::from_secs(6), "{report:?}");
     let s = agent.status().borrow().clone();
-    assert_eq!(s.counters.cancelled, 2, "the abandoned job is reported cancelled too");
+    assert_eq!((s.counters.cancelled, s.counters.failed), (1, 1), "the abandoned job is not called cancelled");
+    let lines = log_hub().recent();
+    assert!(
+        lines.iter().any(|l| l.job_id.as_deref() == Some("stuck") && l.message.contains("may still be running")),
+        "a loud line names the abandoned job"
+    );
     let after = agent.send(Command::Resume).await;
     assert!(matches!(after, Err(Error::Stopped)), "{after:?}");
 }

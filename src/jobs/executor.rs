@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use super::{JobId, JobOutcome, JobReport, JobSpec, JobState};
 use crate::api::Event;
@@ -85,8 +85,14 @@ async fn run(job: &JobSpec, cx: &ExecContext) -> JobOutcome {
     let result = tokio::select! {
         r = work => r,
         () = cancel_deadline(&cx.cancel, cx.cancel_grace) => {
-            warn!(grace = ?cx.cancel_grace, "the runtime did not stop after the cancel; abandoned");
-            Err(runtimes::Error::Cancelled)
+            // Not "cancelled": nobody knows that the work stopped, so say what happened.
+            error!(grace = ?cx.cancel_grace, "the runtime did not stop within the cancel grace; the job \
+                   was abandoned and its work may still be running on this machine");
+            return JobOutcome::Failed(format!(
+                "the {} runtime did not stop within {} of the cancel; the work may still be running on the Island",
+                job.runtime,
+                humantime::format_duration(cx.cancel_grace)
+            ));
         }
     };
     if let Some(failure) = output.failure {
