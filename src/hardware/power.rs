@@ -20,7 +20,10 @@ pub fn on_battery() -> Option<bool> {
     }
 }
 
-/// Linux's power supply class: a battery that discharges and no mains adapter online.
+/// Linux's power supply class: a system battery that discharges and no mains adapter
+/// online. Batteries of devices (a wireless mouse or keyboard, a headset: `scope` is
+/// `Device`) say nothing about the machine's power, so a desktop with a wireless mouse is
+/// never "on battery".
 pub fn linux(dir: &Path) -> Option<bool> {
     let read = |p: &Path, f: &str| std::fs::read_to_string(p.join(f)).ok().map(|s| s.trim().to_string());
     let mut battery = false;
@@ -28,8 +31,9 @@ pub fn linux(dir: &Path) -> Option<bool> {
     let mut mains_online = false;
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let p = entry.path();
+        let system = read(&p, "scope").is_none_or(|s| s.eq_ignore_ascii_case("system"));
         match read(&p, "type").as_deref() {
-            Some("Battery") => {
+            Some("Battery") if system => {
                 battery = true;
                 discharging |= read(&p, "status").as_deref() == Some("Discharging");
             }
@@ -61,6 +65,31 @@ mod tests {
         for (f, v) in files {
             std::fs::write(p.join(f), format!("{v}\n")).unwrap();
         }
+    }
+
+    #[test]
+    fn a_desktop_with_a_wireless_mouse_is_not_on_battery() {
+        let d = tempfile::tempdir().unwrap();
+        let mouse = [("type", "Battery"), ("scope", "Device"), ("status", "Discharging"), ("capacity", "40")];
+        supply(d.path(), "hidpp_battery_0", &mouse);
+        supply(
+            d.path(),
+            "ps-controller-battery-00:11",
+            &[("type", "Battery"), ("scope", "Device"), ("status", "Discharging")],
+        );
+        assert_eq!(linux(d.path()), None, "no system battery: a desktop, whatever its mouse does");
+    }
+
+    #[test]
+    fn a_laptop_with_a_wireless_mouse_follows_its_own_battery() {
+        let d = tempfile::tempdir().unwrap();
+        supply(d.path(), "hidpp_battery_0", &[("type", "Battery"), ("scope", "Device"), ("status", "Discharging")]);
+        supply(d.path(), "BAT0", &[("type", "Battery"), ("scope", "System"), ("status", "Charging")]);
+        supply(d.path(), "AC", &[("type", "Mains"), ("online", "1")]);
+        assert_eq!(linux(d.path()), Some(false), "on mains, charging");
+        supply(d.path(), "BAT0", &[("type", "Battery"), ("scope", "System"), ("status", "Discharging")]);
+        supply(d.path(), "AC", &[("type", "Mains"), ("online", "0")]);
+        assert_eq!(linux(d.path()), Some(true), "unplugged");
     }
 
     #[test]
