@@ -104,6 +104,8 @@ pub struct Status {
     pub counters: Counters,
     /// Today's jobs and the credits earned (from the local job history).
     pub earnings: crate::history::Earnings,
+    /// Cargos that succeeded here, most recent first (the heartbeat's warm workloads).
+    pub recent_workloads: Vec<crate::history::RecentWorkload>,
     /// The owner's asking prices.
     pub pricing: PricingConfig,
     /// Models the coordinator suggested preloading, newest first (kept for the model cache).
@@ -133,6 +135,7 @@ impl Status {
             hardware,
             counters: Counters::default(),
             earnings: Default::default(),
+            recent_workloads: Vec::new(),
             pricing: Default::default(),
             preload_hints: Vec::new(),
             settings: Default::default(),

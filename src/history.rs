@@ -48,6 +48,16 @@ pub struct Earnings {
     pub credits_total: String,
 }
 
+/// A Cargo that ran to a clean exit here, and when it last did: the coordinator's "warm"
+/// workloads (heartbeat `cache`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecentWorkload {
+    /// The Cargo id.
+    pub workload_id: String,
+    /// When its last succeeded job ended (Unix ms).
+    pub last_run_ms: i64,
+}
+
 /// Owns the history file.
 #[derive(Debug)]
 pub struct History {
@@ -56,27 +66,48 @@ pub struct History {
     entries: Vec<HistoryEntry>,
 }
 
+/// Appends unreadable history lines to `<path>.bad` (earlier ones stay) and says so.
+fn set_aside(path: &Path, bad: &[&str]) -> Result<String, StateError> {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(".bad");
+    let aside = PathBuf::from(aside);
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&aside).map_err(io_err(&aside))?;
+    f.write_all(format!("{}\n", bad.join("\n")).as_bytes()).and_then(|()| f.sync_all()).map_err(io_err(&aside))?;
+    Ok(format!(
+        "{}: {} unreadable line(s) left out of the job history and kept in {}",
+        path.display(),
+        bad.len(),
+        aside.display()
+    ))
+}
+
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
     move |source| StateError::Io { path: path.to_path_buf(), source }
 }
 
 impl History {
-    /// Opens the history, dropping entries older than [`KEEP_DAYS`] and unreadable lines.
+    /// Opens the history, dropping entries older than [`KEEP_DAYS`]. Lines that do not parse
+    /// are not lost: they are appended to `<file>.bad` beside it, and the returned warning
+    /// says how many and where.
     ///
     /// # Errors
     /// [`StateError::Io`].
-    pub fn open(path: &Path) -> Result<History, StateError> {
+    pub fn open(path: &Path) -> Result<(History, Option<String>), StateError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(io_err(path)(e)),
         };
         let cutoff = unix_ms() - KEEP_DAYS * 86_400_000;
-        let entries: Vec<HistoryEntry> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<HistoryEntry>(l).ok())
-            .filter(|e| e.ended_at_ms >= cutoff)
-            .collect();
+        let (mut entries, mut bad) = (Vec::new(), Vec::new());
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match serde_json::from_str::<HistoryEntry>(line) {
+                Ok(e) if e.ended_at_ms >= cutoff => entries.push(e),
+                Ok(_) => {}
+                Err(_) => bad.push(line),
+            }
+        }
+        let warning = if bad.is_empty() { None } else { Some(set_aside(path, &bad)?) };
         let mut kept = Vec::new();
         for e in &entries {
             serde_json::to_writer(&mut kept, e).expect("serializes");
@@ -84,7 +115,7 @@ impl History {
         }
         write_replace(path, &kept).map_err(io_err(path))?;
         let file = std::fs::OpenOptions::new().append(true).open(path).map_err(io_err(path))?;
-        Ok(History { path: path.to_path_buf(), file, entries })
+        Ok((History { path: path.to_path_buf(), file, entries }, warning))
     }
 
     /// Adds a finished job.
@@ -102,6 +133,21 @@ impl History {
     /// The kept entries, oldest first.
     pub fn entries(&self) -> &[HistoryEntry] {
         &self.entries
+    }
+
+    /// Each Cargo with a succeeded job in the history and when it last ran, most recent first.
+    pub fn recent_workloads(&self) -> Vec<RecentWorkload> {
+        let mut last: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+        for e in self.entries.iter().filter(|e| e.state == JobState::Succeeded) {
+            if let Some(w) = e.workload_id.as_deref() {
+                let t = last.entry(w).or_insert(e.ended_at_ms);
+                *t = (*t).max(e.ended_at_ms);
+            }
+        }
+        let mut v: Vec<RecentWorkload> =
+            last.into_iter().map(|(w, t)| RecentWorkload { workload_id: w.to_string(), last_run_ms: t }).collect();
+        v.sort_by(|a, b| b.last_run_ms.cmp(&a.last_run_ms).then_with(|| a.workload_id.cmp(&b.workload_id)));
+        v
     }
 
     /// Today's counters and the credits earned, with "today" starting at `day_start_ms`.
@@ -158,14 +204,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.jsonl");
         let now = unix_ms();
-        let mut h = History::open(&path).unwrap();
+        let mut h = History::open(&path).unwrap().0;
         h.append(entry("old", JobState::Succeeded, now - 2 * 86_400_000, Some("0.10"))).unwrap();
         h.append(entry("a", JobState::Succeeded, now, Some("0.10"))).unwrap();
         h.append(entry("b", JobState::Succeeded, now, Some("0.20"))).unwrap();
         h.append(entry("c", JobState::Failed, now, Some("5"))).unwrap();
         h.append(entry("d", JobState::Cancelled, now, None)).unwrap();
         drop(h);
-        let h = History::open(&path).unwrap();
+        let h = History::open(&path).unwrap().0;
         let e = h.earnings(now - 86_400_000);
         assert_eq!(e.today, Counters { succeeded: 2, failed: 1, cancelled: 1 });
         assert_eq!(e.credits_today, "0.30", "decimals, not floats");
@@ -177,10 +223,28 @@ mod tests {
     fn entries_past_the_kept_days_are_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.jsonl");
-        let mut h = History::open(&path).unwrap();
+        let mut h = History::open(&path).unwrap().0;
         h.append(entry("ancient", JobState::Succeeded, unix_ms() - (KEEP_DAYS + 1) * 86_400_000, None)).unwrap();
         drop(h);
-        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"torn{\n").unwrap();
-        assert!(History::open(&path).unwrap().entries().is_empty());
+        assert!(History::open(&path).unwrap().0.entries().is_empty());
+    }
+
+    #[test]
+    fn unreadable_lines_are_kept_aside_with_a_warning_not_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let mut h = History::open(&path).unwrap().0;
+        h.append(entry("a", JobState::Succeeded, unix_ms(), None)).unwrap();
+        drop(h);
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"torn{\n{\"job_id\":1}\n").unwrap();
+        let (h, warning) = History::open(&path).unwrap();
+        assert_eq!(h.entries().len(), 1);
+        let warning = warning.expect("a warning");
+        assert!(warning.contains("2 unreadable line(s)") && warning.contains("history.jsonl.bad"), "{warning}");
+        let aside = std::fs::read_to_string(dir.path().join("history.jsonl.bad")).unwrap();
+        assert_eq!(aside, "torn{\n{\"job_id\":1}\n");
+        drop(h);
+        let (_, again) = History::open(&path).unwrap();
+        assert!(again.is_none(), "the good file is clean now");
     }
 }

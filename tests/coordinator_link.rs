@@ -222,7 +222,7 @@ async fn heartbeats_come_every_ten_seconds_with_every_field_and_the_prices() {
     let perf = &hb["performance_estimates"];
     assert!(perf["gpu_bandwidth_gb_s"].is_null() && perf["estimated_llm_tok_s"].is_null(), "no GPU: {perf}");
     assert_eq!(perf["max_concurrent_containers"], 4);
-    assert_eq!(perf["wasm_memory_limit_mb"], 12288);
+    assert_eq!(perf["wasm_memory_limit_mb"], 4096, "the elevated tier's limit");
     assert_eq!(perf["supported_runtimes"], json!(["wasm"]));
     assert!(perf["nats_rtt_ms"].as_f64().unwrap() >= 0.0);
     assert_eq!(hb["asking_prices"], json!({"_default": "1.0", "llm-chat": "2.50"}));
@@ -691,5 +691,46 @@ async fn a_new_coordinator_url_from_the_owner_moves_the_link_there() {
     wait_status(&agent, "connected", |s| s.link.state == LinkState::Connected).await;
     assert_eq!(agent.status().borrow().settings.coordinator_url, second.nats_url());
     assert!(std::fs::read_to_string(&path).unwrap().contains("# ours"));
+    agent.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn the_host_name_is_registered_and_a_region_change_registers_again_at_once() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
+    let double = double().await;
+    let home = temp_home();
+    let path = home.home.config_file();
+    std::fs::create_dir_all(home.home.root()).unwrap();
+    std::fs::write(
+        &path,
+        format!("[host]\nname = \"attic-pc\"\n[coordinator]\nnats_url = \"{}\"\n", double.nats_url()),
+    )
+    .unwrap();
+    let mut config = linked_config(&double);
+    config.host.name = Some("attic-pc".into());
+    let agent = Agent::builder(config)
+        .config_path(&path)
+        .home(home.home.clone())
+        .hardware(test_hardware())
+        .connect()
+        .start()
+        .await
+        .unwrap();
+    let reg = seen(&double, "a registration", |o| match o {
+        Observed::Registered(v) => Some(v.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!((reg["name"].as_str(), reg["capabilities"]["region"].as_str()), (Some("attic-pc"), Some("auto")));
+    let edit = island::config::ConfigEdit::SetRegion("eu-west".into());
+    agent.send(Command::EditConfig(vec![edit])).await.unwrap();
+    let again = seen(&double, "a registration with the new region", |o| match o {
+        Observed::Registered(v) if v["capabilities"]["region"] == "eu-west" => Some(v.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(again["name"], "attic-pc");
     agent.shutdown(Duration::ZERO).await;
 }

@@ -219,9 +219,10 @@ impl Core {
             s.hardware.select_gpus(&config.workload.gpu_devices);
             s.settings = settings;
         });
-        // The link reconnects only when what it connects with changed.
+        // The link reconnects only when what it connects or registers with changed: a new
+        // host name or region is registered again on the new connection.
         self.link_config.send_if_modified(|c| {
-            let reconnect = c.coordinator != config.coordinator;
+            let reconnect = c.coordinator != config.coordinator || c.host != config.host;
             *c = config.clone();
             reconnect
         });
@@ -388,6 +389,7 @@ impl Core {
             s.max_concurrent_jobs = slots;
             s.counters = self.counters;
             s.earnings = self.history.earnings(local_day_start_ms());
+            s.recent_workloads = self.history.recent_workloads();
         });
     }
 }

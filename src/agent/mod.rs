@@ -116,8 +116,8 @@ impl AgentBuilder {
         let lock = self.home.lock()?;
         let state = StateStore::open(&self.home.state_file())?;
         let (journal, warning) = Journal::open(&self.home.journal_file())?;
-        let history = crate::history::History::open(&self.home.history_file())?;
-        if let Some(w) = warning {
+        let (history, history_warning) = crate::history::History::open(&self.home.history_file())?;
+        for w in [warning, history_warning].into_iter().flatten() {
             warn!("{w}");
         }
         for job in journal.interrupted() {

@@ -43,6 +43,10 @@ pub struct SettingsView {
     pub pause_on_battery: bool,
     /// `host_controls.schedule`, hours as `HH:MM-HH:MM`.
     pub schedule: BTreeMap<Day, Vec<String>>,
+    /// `wasm.max_memory_mb` (`None`: each tier's own limit).
+    pub wasm_max_memory_mb: Option<u64>,
+    /// `cache.warm_ttl_seconds`: how long a Cargo that ran counts as warm.
+    pub warm_ttl_seconds: u64,
     /// Fields of this view that an environment variable sets (field → variable): saving
     /// them writes config.toml, but the variable still wins until it is unset.
     pub overridden: BTreeMap<String, String>,
@@ -86,6 +90,8 @@ impl SettingsView {
             temp_hysteresis_c: controls.temp_hysteresis_c.get(),
             pause_on_battery: controls.pause_on_battery,
             schedule: controls.schedule.iter().map(|(d, h)| (*d, h.iter().map(Hours::to_string).collect())).collect(),
+            wasm_max_memory_mb: config.wasm.max_memory_mb.map(|m| m.get()),
+            warm_ttl_seconds: config.cache.warm_ttl_seconds,
             overridden: overridden(),
         }
     }

@@ -7,9 +7,11 @@ use super::messages::{CacheStats, GpuMetrics, Heartbeat, PerformanceEstimates, S
 use super::{Link, subjects};
 use crate::agent::tasks::every;
 use crate::api::{HostingState, Status};
+use crate::config::SandboxTier;
 use crate::fsutil::unix_ms;
 use crate::hardware::bandwidth;
 use crate::pricing::asking_prices;
+use crate::runtimes::wasm::limits;
 
 /// How long the round-trip probe may take before the heartbeat goes without it.
 const RTT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -69,18 +71,36 @@ pub fn build(status: &Status, host_id: &str, runtimes: &[String], rtt_ms: Option
         }),
         gpus: (!gpus.is_empty()).then_some(gpus),
         active_job_metrics: None,
-        cache: CacheStats::default(),
+        cache: cache_stats(status, now_ms),
         performance_estimates: PerformanceEstimates {
             gpu_bandwidth_gb_s: bandwidth,
             estimated_llm_tok_s: tok_s,
             max_concurrent_containers: status.max_concurrent_jobs as u32,
-            wasm_memory_limit_mb: u32::try_from(hw.ram_mb * 3 / 4).unwrap_or(u32::MAX),
+            wasm_memory_limit_mb: wasm_memory_limit_mb(status),
             supported_runtimes: runtimes.to_vec(),
             nats_rtt_ms: rtt_ms,
             public_addr: None,
         },
         asking_prices: asking_prices(&status.pricing),
     }
+}
+
+/// No container images are kept yet (container Cargos are not run), so none are counted;
+/// warm workloads are the Cargos that succeeded here within `cache.warm_ttl_seconds`.
+fn cache_stats(status: &Status, now_ms: i64) -> CacheStats {
+    let since = now_ms - i64::try_from(status.settings.warm_ttl_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let warm: Vec<String> =
+        status.recent_workloads.iter().filter(|w| w.last_run_ms >= since).map(|w| w.workload_id.clone()).collect();
+    CacheStats { cached_image_count: 0, cached_size_mb: 0, warm_workload_count: warm.len(), warm_workload_ids: warm }
+}
+
+/// The most memory one WASM Cargo can get here: the largest tier's limit, capped by
+/// `wasm.max_memory_mb` and by the machine's memory.
+fn wasm_memory_limit_mb(status: &Status) -> u32 {
+    let tier_mb = (limits::for_tier(SandboxTier::Elevated).memory_bytes >> 20) as u64;
+    let cap = status.settings.wasm_max_memory_mb.unwrap_or(u64::MAX);
+    let ram = if status.hardware.ram_mb == 0 { u64::MAX } else { status.hardware.ram_mb };
+    u32::try_from(tier_mb.min(cap).min(ram)).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -119,8 +139,27 @@ mod tests {
         assert_eq!((gpus[0].index, gpus[0].utilization_percent, gpus[0].temperature_c), (0, 87, 66));
         assert_eq!(hb.performance_estimates.gpu_bandwidth_gb_s, Some(1008.0));
         assert_eq!(hb.performance_estimates.estimated_llm_tok_s, Some(123.0));
+        assert_eq!(hb.performance_estimates.wasm_memory_limit_mb, 4096, "the elevated tier's limit, not 3/4 of RAM");
         status.hardware.gpus[0].selected = false;
         let hb = build(&status, "h", &[], None, 1);
         assert!(hb.gpus.is_none() && hb.performance_estimates.gpu_bandwidth_gb_s.is_none());
+    }
+
+    #[test]
+    fn the_cache_block_lists_cargos_that_ran_within_the_warm_ttl_and_the_wasm_cap_is_real() {
+        use crate::history::RecentWorkload;
+        let mut status = crate::agent::tests_support::status();
+        status.settings.warm_ttl_seconds = 3600;
+        status.settings.wasm_max_memory_mb = Some(512);
+        status.hardware.ram_mb = 16384;
+        let w = |id: &str, at: i64| RecentWorkload { workload_id: id.into(), last_run_ms: at };
+        let now = 10_000_000_000;
+        status.recent_workloads = vec![w("llm-chat", now - 1000), w("42", now - 3_599_000), w("old", now - 3_601_000)];
+        let hb = build(&status, "h", &[], None, now);
+        assert_eq!(hb.cache.warm_workload_ids, ["llm-chat", "42"]);
+        assert_eq!((hb.cache.warm_workload_count, hb.cache.cached_image_count), (2, 0));
+        assert_eq!(hb.performance_estimates.wasm_memory_limit_mb, 512);
+        status.hardware.ram_mb = 300;
+        assert_eq!(build(&status, "h", &[], None, now).performance_estimates.wasm_memory_limit_mb, 300);
     }
 }

@@ -17,6 +17,11 @@ pub struct RegisterHost {
     pub capabilities: Capabilities,
     /// Agent version.
     pub version: String,
+    /// Our addition: the name the owner gave this Island (`host.name`, else the system host
+    /// name), for the coordinator's dashboard. The reference coordinator ignores fields it
+    /// does not know; left out when there is no name at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// Capabilities in [`RegisterHost`].

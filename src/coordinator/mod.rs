@@ -256,7 +256,9 @@ async fn run_session(
     tokio::select! {
         () = watch_events(link, events, connected_tx) => {}
         // The owner changed the credentials: this connection ends and a new one uses them.
-        _ = reconnect.changed() => info!("Coordinator settings or credentials changed; reconnecting"),
+        _ = reconnect.changed() => {
+            info!("Coordinator settings, credentials, host name or region changed; reconnecting to register again")
+        }
     }
     session.cancel();
     tracker.close();

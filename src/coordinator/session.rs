@@ -14,6 +14,7 @@ use super::messages::{Capabilities, PairingRequest, PairingResponse, RegisterHos
 use super::{Link, subjects};
 use crate::agent::core::Request;
 use crate::api::{Pairing, Status};
+use crate::config::HostConfig;
 use crate::fsutil::unix_ms;
 
 /// Runs until the connection ends.
@@ -61,7 +62,7 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 /// The registration message for this machine.
-pub(crate) fn registration(host_id: &str, status: &Status, region: &str) -> RegisterHost {
+pub(crate) fn registration(host_id: &str, status: &Status, host: &HostConfig) -> RegisterHost {
     let hw = &status.hardware;
     // Only the GPUs the owner shares are offered (the reference reports the first GPU found).
     let first = hw.selected_gpus().next();
@@ -72,9 +73,10 @@ pub(crate) fn registration(host_id: &str, status: &Status, region: &str) -> Regi
             gpu_vram_mb: first.map(|g| u32::try_from(g.vram_mb).unwrap_or(u32::MAX)),
             cpu_cores: hw.cpu_cores,
             ram_mb: u32::try_from(hw.ram_mb).unwrap_or(u32::MAX),
-            region: Some(region.to_string()),
+            region: Some(host.region.clone()),
         },
         version: crate::VERSION.to_string(),
+        name: host.name.clone().or_else(|| Some(status.settings.system_host_name.clone()).filter(|n| !n.is_empty())),
     }
 }
 
@@ -82,7 +84,7 @@ pub(crate) fn registration(host_id: &str, status: &Status, region: &str) -> Regi
 /// coordinator may ignore like a publish, so that "no responders" tells us nobody listened
 /// (the coordinator reconnecting too, say) and it is sent again.
 async fn register(link: &Link) {
-    let msg = registration(&link.host_id, &link.status.borrow().clone(), &link.config.host.region);
+    let msg = registration(&link.host_id, &link.status.borrow().clone(), &link.config.host);
     let body: bytes::Bytes = serde_json::to_vec(&msg).expect("serializes").into();
     let mut pause = REGISTER_RETRY;
     loop {
