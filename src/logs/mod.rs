@@ -74,6 +74,9 @@ impl LogOptions {
     }
 }
 
+/// The log filter when `RUST_LOG` is unset.
+pub const DEFAULT_FILTER: &str = "info,async_nats=warn";
+
 /// Installs the global subscriber and returns the ring of recent lines. When a subscriber
 /// is already installed (tests), the ring is returned unconnected to it.
 ///
@@ -81,7 +84,9 @@ impl LogOptions {
 /// When the log directory cannot be created or the file opened.
 pub fn init(opts: &LogOptions) -> io::Result<LogHub> {
     let hub = LogHub::new(opts.ring_lines);
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // async-nats narrates its own connection events at info; the link logs what the owner
+    // needs in its own words, so the library's lines stay at warn unless RUST_LOG asks.
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let stdout = if !opts.stdout {
         None
     } else if opts.json {
