@@ -482,6 +482,8 @@ async fn bad_job_messages_fail_clearly_and_the_island_keeps_working() {
     double.dispatch_raw(&id, b"{not json".to_vec()).await.unwrap();
     double.dispatch(&id, &json!({"job_id": "nolease", "input": {}})).await.unwrap();
     double.dispatch(&id, &json!({"job_id": "badtype", "input": {}, "lease_expires": "soon"})).await.unwrap();
+    let badurl = json!({"job_id": "badurl", "input": {}, "lease_expires": 0, "wasm_url": 12345});
+    double.dispatch(&id, &badurl).await.unwrap();
     let big = "x".repeat(2 << 20);
     double.dispatch(&id, &json!({"job_id": "huge", "input": {"text": big}, "lease_expires": 0})).await.unwrap();
     double
@@ -493,7 +495,8 @@ async fn bad_job_messages_fail_clearly_and_the_island_keeps_working() {
         .unwrap();
     let cases = [
         ("nolease", "missing field `lease_expires`"),
-        ("badtype", "invalid type: string \"soon\""),
+        ("badtype", "invalid job message: `lease_expires`: invalid type: string \"soon\""),
+        ("badurl", "invalid job message: `wasm_url`: invalid type: integer `12345`"),
         ("huge", "larger than the 1048576-byte limit"),
     ];
     for (job, text) in cases {

@@ -145,7 +145,7 @@ async fn accept(link: &Link, payload: &[u8]) -> Accepted {
     let problem = if payload.len() > limit {
         Err(format!("job message of {} bytes is larger than the {limit}-byte limit", payload.len()))
     } else {
-        serde_json::from_slice::<JobSpec>(payload).map_err(|e| format!("invalid job message: {e}"))
+        JobSpec::from_json(payload).map_err(|e| format!("invalid job message: {e}"))
     };
     let spec = match problem {
         Ok(spec) => spec,

@@ -98,6 +98,26 @@ impl JobSpec {
     }
 }
 
+impl JobSpec {
+    /// Parses an assignment. A field of the wrong type is named in the error
+    /// (`` `lease_expires`: invalid type: string "soon", expected i64 ``), as the
+    /// configuration's errors name their key.
+    ///
+    /// # Errors
+    /// What is wrong and, where it is one field, which.
+    pub fn from_json(bytes: &[u8]) -> Result<JobSpec, String> {
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            // serde_json's "at line 1 column 106" says nothing useful about a one-line message.
+            let text = inner.to_string();
+            let text = text.rsplit_once(" at line ").map_or(text.as_str(), |(t, _)| t).to_string();
+            if path == "." || inner.is_syntax() || inner.is_eof() { text } else { format!("`{path}`: {text}") }
+        })
+    }
+}
+
 fn string_or_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -234,5 +254,17 @@ mod tests {
         assert_eq!(spec.runtime, RuntimeKind::Container, "unknown runtimes fall through to containers");
         let missing = serde_json::from_str::<JobSpec>(r#"{"job_id":"j3","input":{}}"#).unwrap_err();
         assert!(missing.to_string().contains("lease_expires"));
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_is_named() {
+        let e = JobSpec::from_json(br#"{"job_id":"j","input":{},"lease_expires":"soon"}"#).unwrap_err();
+        assert_eq!(e, r#"`lease_expires`: invalid type: string "soon", expected i64"#);
+        let e = JobSpec::from_json(br#"{"job_id":"j","input":{},"lease_expires":0,"wasm_url":12345}"#).unwrap_err();
+        assert!(e.starts_with("`wasm_url`: invalid type: integer `12345`"), "{e}");
+        let e = JobSpec::from_json(br#"{"job_id":"j","input":{}}"#).unwrap_err();
+        assert_eq!(e, "missing field `lease_expires`");
+        let e = JobSpec::from_json(b"{not json").unwrap_err();
+        assert!(e.starts_with("key must be a string"), "{e}");
     }
 }
