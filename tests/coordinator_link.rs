@@ -737,3 +737,65 @@ async fn the_host_name_is_registered_and_a_region_change_registers_again_at_once
     assert_eq!(again["name"], "attic-pc");
     agent.shutdown(Duration::ZERO).await;
 }
+
+#[tokio::test]
+async fn large_output_is_split_to_fit_the_servers_limit_and_arrives_whole_and_in_order() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
+    // Plain NATS reports (where an oversized publish used to be retried forever at the head
+    // of the queue) on a server that takes at most 8 KiB a message.
+    let server = ServerOptions { max_payload: Some(8192), ..Default::default() };
+    let double =
+        CoordinatorDouble::start(DoubleOptions { durable_reports: false, server, ..Default::default() }).await.unwrap();
+    log_hub();
+    let home = temp_home();
+    let agent = start_linked(&home, linked_config(&double), TestRuntime::new()).await;
+    let id = id_of(&agent);
+    let unit = "Grüße, \"Welt\"!\n🦀 ";
+    let input = json!({"repeat": {"text": unit, "times": 5000}, "tokens_after": ["tail"]});
+    let big = json!({"job_id": "big", "input": input, "lease_expires": 0, "runtime_type": "wasm"});
+    double.dispatch(&id, &big).await.unwrap();
+    let after = json!({"job_id": "after", "input": {"tokens": ["ok"]}, "lease_expires": 0, "runtime_type": "wasm"});
+    double.dispatch(&id, &after).await.unwrap();
+    assert_eq!(wait_final(&double, "big").await.state, JobState::Succeeded);
+    assert_eq!(wait_final(&double, "after").await.state, JobState::Succeeded);
+    let (_, outputs) = job_trace(&double, "big");
+    assert!(outputs.len() > 10, "split into many chunks: {}", outputs.len());
+    let seqs: Vec<u64> = outputs.iter().map(|o| o.0).collect();
+    assert_eq!(seqs, (1..=outputs.len() as u64).collect::<Vec<_>>(), "seq order kept");
+    let body: String = outputs.iter().filter(|o| !o.2).map(|o| o.1.as_str()).collect();
+    assert_eq!(body, format!("{}tail", unit.repeat(5000)), "nothing lost, every character whole");
+    for (seq, chunk, is_final) in &outputs {
+        let msg = json!({"job_id": "big", "seq": seq, "chunk": chunk, "is_final": is_final});
+        assert!(serde_json::to_vec(&msg).unwrap().len() <= 8192, "chunk {seq} fits the limit");
+    }
+    agent.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn a_report_the_server_refuses_as_too_large_fails_its_job_and_never_blocks_the_queue() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
+    // The coordinator's reports stream keeps messages up to 2 KiB; the server takes 1 MiB.
+    let double = CoordinatorDouble::start(DoubleOptions { reports_max_msg_size: Some(2048), ..Default::default() })
+        .await
+        .unwrap();
+    log_hub();
+    let home = temp_home();
+    let agent = start_linked(&home, linked_config(&double), TestRuntime::new()).await;
+    let id = id_of(&agent);
+    let input = json!({"repeat": {"text": "x", "times": 10_000}, "hold": true});
+    let big = json!({"job_id": "refused", "input": input, "lease_expires": 0, "runtime_type": "wasm"});
+    double.dispatch(&id, &big).await.unwrap();
+    let end = wait_final(&double, "refused").await;
+    assert_eq!(end.state, JobState::Failed, "never reported succeeded");
+    assert!(end.error.as_deref().unwrap().contains("larger than the coordinator's server accepts"), "{end:?}");
+    wait_status(&agent, "the held job stopped", |s| s.running.is_empty()).await;
+    let after = json!({"job_id": "after", "input": {"tokens": ["ok"]}, "lease_expires": 0, "runtime_type": "wasm"});
+    double.dispatch(&id, &after).await.unwrap();
+    assert_eq!(wait_final(&double, "after").await.state, JobState::Succeeded, "the queue moved on");
+    wait_log("a job report is larger than the server accepts").await;
+    agent.shutdown(Duration::ZERO).await;
+}

@@ -47,6 +47,9 @@ pub(crate) enum Request {
     MaxMessageBytes(usize),
     /// A report the link produced itself (a rejected job), to go out in order with the rest.
     Report(JobReport),
+    /// A report of this job could not be delivered (larger than the server takes): the
+    /// job fails with this reason and, if it still runs, is stopped.
+    Undeliverable(JobId, String),
     /// Where the link found the credentials it connects with.
     Credentials(crate::credentials::CredentialsPlace),
     /// A new look at the model cache.
@@ -56,6 +59,8 @@ pub(crate) enum Request {
 pub(crate) struct RunningJob {
     summary: JobSummary,
     cancel: CancellationToken,
+    /// Set to fail the job whatever its exit (shared with its executor).
+    failure: Arc<std::sync::OnceLock<String>>,
 }
 
 /// Everything the agent task owns.
@@ -146,6 +151,13 @@ impl Core {
                 self.publish();
             }
             Request::MaxMessageBytes(n) => self.max_message_bytes = n,
+            Request::Undeliverable(id, reason) => {
+                if let Some(job) = self.running.get(&id) {
+                    warn!(job_id = %id, %reason, "stopping the job: its output cannot be delivered");
+                    let _ = job.failure.set(reason);
+                    job.cancel.cancel();
+                }
+            }
             Request::Report(report) => {
                 let _ = self.reports.send(report);
             }
@@ -289,10 +301,12 @@ impl Core {
             updates: updates.clone(),
             reports: self.reports.clone(),
             max_message_bytes: self.max_message_bytes,
+            failure: Arc::default(),
         };
+        let failure = cx.failure.clone();
         self.report(&spec.id, JobState::Started, None);
         let _ = self.events.send(Event::Job(summary.clone()));
-        self.running.insert(spec.id.clone(), RunningJob { summary, cancel });
+        self.running.insert(spec.id.clone(), RunningJob { summary, cancel, failure });
         let name = format!("job {}", spec.id);
         spawn_named(&self.jobs_tracker, &self.alive, name, execute(Arc::new(spec), cx));
         self.publish();
@@ -366,6 +380,7 @@ impl Core {
     }
 
     fn report(&self, id: &JobId, state: JobState, error: Option<String>) {
+        let error = error.map(crate::jobs::bounded_error);
         let _ = self.reports.send(JobReport::Status { job_id: id.clone(), state, error, at_ms: unix_ms() });
     }
 

@@ -11,12 +11,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::client::PublishErrorKind as CorePublishErrorKind;
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::time::Instant;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use super::messages::{JobImageOutput, JobOutput, JobProgress, JobStatus};
 use super::{Link, subjects};
@@ -70,6 +71,9 @@ struct State {
     counter: u64,
     /// The interrupted jobs of the last run were queued.
     seeded: bool,
+    /// Jobs one of whose reports could not be delivered, with the reason: their later
+    /// output is dropped and their final state goes out as failed, with that reason.
+    lost: HashMap<JobId, String>,
 }
 
 #[derive(Clone)]
@@ -86,12 +90,65 @@ impl State {
         let id = format!("{}-{}", self.instance, self.counter);
         self.queue.push_back(Item { report, id, forget });
     }
+
+    /// The next report to send, after dropping those of jobs with a lost report (their
+    /// output, progress and images) and turning such a job's final state into a failure.
+    fn next(&mut self) -> Option<Item> {
+        loop {
+            let front = self.queue.front_mut()?;
+            let Some(reason) = self.lost.get(front.report.job_id()) else { return Some(front.clone()) };
+            match &mut front.report {
+                JobReport::Status { state, error, .. } if state.is_final() => {
+                    *state = JobState::Failed;
+                    *error = Some(reason.clone());
+                    let job = front.report.job_id().clone();
+                    self.lost.remove(&job);
+                    return self.queue.front().cloned();
+                }
+                JobReport::Status { .. } => return Some(front.clone()),
+                _ => {
+                    self.queue.pop_front();
+                }
+            }
+        }
+    }
+
+    /// A report the server will never take: it is dropped, loudly, and its job fails.
+    async fn lose(&mut self, link: &Link, item: &Item, size: usize) {
+        let job = item.report.job_id().clone();
+        let reason = format!(
+            "a report of this job ({size} bytes) is larger than the coordinator's server accepts; \
+             the job's output could not be delivered"
+        );
+        error!(job_id = %job, size, "a job report is larger than the server accepts; it is dropped and the job fails");
+        if !matches!(&item.report, JobReport::Status { state, .. } if state.is_final()) {
+            self.lost.insert(job.clone(), reason.clone());
+        }
+        link.tell(Request::Undeliverable(job, reason)).await;
+    }
+}
+
+/// How one delivery went.
+enum Delivery {
+    /// Delivered as well as the subject allows.
+    Sent,
+    /// The server will never take it: this many bytes is over its limit.
+    TooLarge(usize),
+    /// The connection ended first (or, at shutdown, the deadline passed): try again later.
+    NotNow,
 }
 
 impl Shared {
     pub(super) fn new(rx: mpsc::UnboundedReceiver<JobReport>) -> Self {
         let instance = uuid::Uuid::new_v4().simple().to_string();
-        Shared(Arc::new(Mutex::new(State { rx, queue: VecDeque::new(), instance, counter: 0, seeded: false })))
+        Shared(Arc::new(Mutex::new(State {
+            rx,
+            queue: VecDeque::new(),
+            instance,
+            counter: 0,
+            seeded: false,
+            lost: HashMap::new(),
+        })))
     }
 
     /// At shutdown without a connection: says how many reports could not be sent.
@@ -121,7 +178,7 @@ pub(super) async fn run(link: Link, shared: Shared, connected: watch::Receiver<u
     }
     let mut out = Outbox { link: link.clone(), connected, durable: HashMap::new(), give_up_at: None };
     loop {
-        let Some(item) = st.queue.front().cloned() else {
+        let Some(item) = st.next() else {
             tokio::select! {
                 () = link.token.cancelled() => break,
                 r = st.rx.recv() => match r {
@@ -131,8 +188,10 @@ pub(super) async fn run(link: Link, shared: Shared, connected: watch::Receiver<u
             }
             continue;
         };
-        if !out.deliver(&item).await {
-            break;
+        match out.deliver(&item).await {
+            Delivery::Sent => {}
+            Delivery::TooLarge(size) => st.lose(&link, &item, size).await,
+            Delivery::NotNow => break,
         }
         st.queue.pop_front();
         if let Some(job_id) = item.forget {
@@ -147,14 +206,38 @@ pub(super) async fn run(link: Link, shared: Shared, connected: watch::Receiver<u
     while let Ok(r) = st.rx.try_recv() {
         st.push(r, None);
     }
-    while let Some(item) = st.queue.front().cloned() {
-        if !out.deliver(&item).await {
-            warn!(unsent = st.queue.len(), "the coordinator could not be reached in time; job reports were not sent");
-            break;
+    while let Some(item) = st.next() {
+        match out.deliver(&item).await {
+            Delivery::Sent => {}
+            Delivery::TooLarge(size) => st.lose(&link, &item, size).await,
+            Delivery::NotNow => {
+                warn!(
+                    unsent = st.queue.len(),
+                    "the coordinator could not be reached in time; job reports were not sent"
+                );
+                break;
+            }
         }
         st.queue.pop_front();
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), link.client.flush()).await;
+}
+
+/// The stream refused the message as larger than its `max_msg_size` (JetStream error
+/// 10054): as final as the server's own limit.
+fn over_stream_limit(e: &async_nats::jetstream::context::PublishError) -> bool {
+    use async_nats::jetstream::ErrorCode;
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<async_nats::jetstream::Error>())
+        .is_some_and(|j| j.error_code() == ErrorCode::STREAM_MESSAGE_EXCEEDS_MAXIMUM)
+}
+
+/// How one publish went.
+enum Attempt {
+    Sent,
+    Retry,
+    /// Over the server's limit: retrying cannot help.
+    TooLarge,
 }
 
 struct Outbox {
@@ -167,17 +250,18 @@ struct Outbox {
 }
 
 impl Outbox {
-    /// Delivers one item, retrying; false when the connection ended first (or, at
-    /// shutdown, the deadline passed).
-    async fn deliver(&mut self, item: &Item) -> bool {
+    /// Delivers one item, retrying while the server may still take it.
+    async fn deliver(&mut self, item: &Item) -> Delivery {
         let msg = encode(&self.link.host_id, item.report.clone());
         let mut backoff = FIRST_BACKOFF;
         loop {
-            if self.publish_once(&msg, &item.id).await {
-                return true;
+            match self.publish_once(&msg, &item.id).await {
+                Attempt::Sent => return Delivery::Sent,
+                Attempt::TooLarge => return Delivery::TooLarge(msg.payload.len()),
+                Attempt::Retry => {}
             }
             let wait = match self.give_up_at {
-                Some(t) if Instant::now() >= t => return false,
+                Some(t) if Instant::now() >= t => return Delivery::NotNow,
                 Some(t) => backoff.min(t - Instant::now()),
                 None => backoff,
             };
@@ -186,7 +270,7 @@ impl Outbox {
             tokio::select! {
                 () = session.cancelled(), if !shutting_down => {
                     if !self.link.root.is_cancelled() {
-                        return false;
+                        return Delivery::NotNow;
                     }
                     self.give_up_at = Some(Instant::now() + self.link.config.coordinator.request_timeout);
                 }
@@ -195,14 +279,15 @@ impl Outbox {
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
-    /// One attempt; true when the message is delivered as well as this subject allows.
-    async fn publish_once(&mut self, msg: &Outgoing, id: &str) -> bool {
+    /// One attempt at sending `msg`.
+    async fn publish_once(&mut self, msg: &Outgoing, id: &str) -> Attempt {
         if !self.is_durable(&msg.subject).await {
             return match self.link.client.publish(msg.subject.clone(), msg.payload.clone()).await {
-                Ok(()) => true,
+                Ok(()) => Attempt::Sent,
+                Err(e) if e.kind() == CorePublishErrorKind::MaxPayloadExceeded => Attempt::TooLarge,
                 Err(e) => {
                     debug!(subject = %msg.subject, error = %e, "publish failed; retrying");
-                    false
+                    Attempt::Retry
                 }
             };
         }
@@ -212,19 +297,16 @@ impl Outbox {
             Err(e) => Err(e),
         };
         match ack {
-            Ok(_) => true,
+            Ok(_) => Attempt::Sent,
             Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
                 // The stream went away; the subject is plain NATS from now on.
                 self.durable.remove(&msg.subject);
-                false
+                Attempt::Retry
             }
-            Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
-                warn!(subject = %msg.subject, "a job report is larger than the server takes; it was dropped");
-                true
-            }
+            Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded || over_stream_limit(&e) => Attempt::TooLarge,
             Err(e) => {
                 debug!(subject = %msg.subject, error = %e, "publish not acknowledged; retrying");
-                false
+                Attempt::Retry
             }
         }
     }

@@ -34,6 +34,8 @@ pub struct DoubleOptions {
     pub durable_reports: bool,
     /// How long pairing codes are valid.
     pub pairing_ttl: Duration,
+    /// The largest message the reports stream keeps (`max_msg_size`); unlimited when unset.
+    pub reports_max_msg_size: Option<i32>,
     /// The NATS server's settings.
     pub server: ServerOptions,
 }
@@ -44,6 +46,7 @@ impl Default for DoubleOptions {
             jobs_stream: true,
             durable_reports: true,
             pairing_ttl: Duration::from_secs(600),
+            reports_max_msg_size: None,
             server: ServerOptions::default(),
         }
     }
@@ -119,7 +122,7 @@ impl CoordinatorDouble {
         }
         double.spawn_responders(options.pairing_ttl).await?;
         if options.durable_reports {
-            double.spawn_durable_reports().await?;
+            double.spawn_durable_reports(options.reports_max_msg_size).await?;
         } else {
             for leaf in ["status", "output", "progress", "image"] {
                 let sub = double.client.subscribe(format!("host.*.{leaf}")).await?;
@@ -308,13 +311,14 @@ impl CoordinatorDouble {
         Ok(())
     }
 
-    async fn spawn_durable_reports(&self) -> Result<(), async_nats::Error> {
+    async fn spawn_durable_reports(&self, max_msg_size: Option<i32>) -> Result<(), async_nats::Error> {
         let stream = self
             .js
             .get_or_create_stream(stream::Config {
                 name: REPORTS_STREAM.into(),
                 subjects: ["status", "output", "progress", "image"].iter().map(|l| format!("host.*.{l}")).collect(),
                 storage: stream::StorageType::File,
+                max_message_size: max_msg_size.unwrap_or(-1),
                 ..Default::default()
             })
             .await?;

@@ -1,7 +1,7 @@
 //! Runs one job: hands it to its runtime, turns the Cargo's events into agent events in
 //! order, enforces the cancel deadline, and reports how it ended to the agent task.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc};
@@ -38,8 +38,12 @@ pub(crate) struct ExecContext {
     pub updates: mpsc::UnboundedSender<JobUpdate>,
     /// To the coordinator link, in order.
     pub reports: mpsc::UnboundedSender<JobReport>,
-    /// The largest message the coordinator's server takes, bytes (images must fit).
+    /// The largest message the coordinator's server takes, bytes: output is split to fit,
+    /// an image that cannot fit fails the job.
     pub max_message_bytes: usize,
+    /// Set (once) when the job must fail whatever the Cargo's exit, with the reason: its
+    /// output cannot be delivered. Whoever sets it also cancels the job.
+    pub failure: Arc<OnceLock<String>>,
 }
 
 impl ExecContext {
@@ -95,8 +99,8 @@ async fn run(job: &JobSpec, cx: &ExecContext) -> JobOutcome {
             ));
         }
     };
-    if let Some(failure) = output.failure {
-        return JobOutcome::Failed(failure);
+    if let Some(failure) = cx.failure.get() {
+        return JobOutcome::Failed(failure.clone());
     }
     match result {
         Ok(()) => {
@@ -119,8 +123,6 @@ async fn cancel_deadline(token: &CancellationToken, grace: Duration) {
 struct OutputState {
     seq: u64,
     streaming: bool,
-    /// Set when the job must fail whatever the Cargo's exit (its output cannot be delivered).
-    failure: Option<String>,
 }
 
 /// Turns Cargo events into agent events, in order, until the runtime drops its sender.
@@ -135,8 +137,13 @@ async fn forward(mut rx: mpsc::Receiver<CargoEvent>, job: &JobSpec, cx: &ExecCon
                 }
             }
             CargoEvent::Token { content } => {
-                out.seq += 1;
-                cx.output(&job.id, out.seq, content, false);
+                // Each output message must fit the server's limit: a large token goes out as
+                // several chunks, in order, each a whole number of characters.
+                let budget = cx.max_message_bytes.saturating_sub(envelope_bytes(&job.id)).max(MIN_CHUNK);
+                for piece in wire_pieces(content, budget) {
+                    out.seq += 1;
+                    cx.output(&job.id, out.seq, piece, false);
+                }
             }
             CargoEvent::Progress { step, total } => {
                 let _ = cx.reports.send(JobReport::Progress { job_id: job.id.clone(), step, total });
@@ -144,10 +151,10 @@ async fn forward(mut rx: mpsc::Receiver<CargoEvent>, job: &JobSpec, cx: &ExecCon
             CargoEvent::Image { data, format, width, height } => {
                 // Base64 plus the JSON around it must fit one message; a larger image would
                 // vanish on the wire, so the job fails and says why.
-                let size = data.len() + format.len() + job.id.as_str().len() + 128;
+                let size = data.len() + format.len() + envelope_bytes(&job.id);
                 if size > cx.max_message_bytes {
                     warn!(size, limit = cx.max_message_bytes, "image too large to deliver; stopping the job");
-                    out.failure = Some(format!(
+                    let _ = cx.failure.set(format!(
                         "the Cargo's image ({size} bytes as a message) is larger than the coordinator's \
                          message limit of {} bytes",
                         cx.max_message_bytes
@@ -160,5 +167,67 @@ async fn forward(mut rx: mpsc::Receiver<CargoEvent>, job: &JobSpec, cx: &ExecCon
             CargoEvent::Error { message } => warn!(%message, "the Cargo reported an error"),
             other => debug!(event = ?other, "cargo event"),
         }
+    }
+}
+
+/// Room for the JSON around a chunk or an image (field names, the job id, `seq`, flags),
+/// generously: the split must never produce a message over the limit.
+fn envelope_bytes(job: &JobId) -> usize {
+    json_len(job.as_str()) + 128
+}
+
+/// The smallest chunk budget, so that a misreported limit cannot make the split loop on
+/// single bytes; a message that still does not fit is the outbox's to handle.
+const MIN_CHUNK: usize = 64;
+
+/// How many bytes `s` takes inside a JSON string, as serde_json escapes it.
+fn json_len(s: &str) -> usize {
+    s.chars().map(char_json_len).sum()
+}
+
+fn char_json_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+/// Splits `content` into pieces that each take at most `budget` bytes as a JSON string,
+/// never inside a character; content that fits is returned as it is.
+fn wire_pieces(content: String, budget: usize) -> Vec<String> {
+    if content.len() <= budget / 6 || json_len(&content) <= budget {
+        return vec![content];
+    }
+    let mut pieces = Vec::new();
+    let (mut start, mut used) = (0, 0);
+    for (i, c) in content.char_indices() {
+        let n = char_json_len(c);
+        if used + n > budget && i > start {
+            pieces.push(content[start..i].to_string());
+            (start, used) = (i, 0);
+        }
+        used += n;
+    }
+    pieces.push(content[start..].to_string());
+    pieces
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_output_is_split_to_fit_keeping_characters_whole_and_order() {
+        let text = "héllo \"wörld\"\n\u{1}🦀".repeat(500);
+        let pieces = wire_pieces(text.clone(), 100);
+        assert!(pieces.len() > 10);
+        for p in &pieces {
+            let on_wire = serde_json::to_string(p).unwrap().len() - 2;
+            assert!(on_wire <= 100, "{on_wire} bytes: {p:?}");
+            assert_eq!(on_wire, json_len(p), "the length model matches serde_json");
+        }
+        assert_eq!(pieces.concat(), text, "nothing lost, nothing reordered");
+        assert_eq!(wire_pieces("short".into(), 100), ["short"]);
     }
 }

@@ -238,6 +238,20 @@ impl JobReport {
     }
 }
 
+/// The most of a failure reason a status message carries: a job's final state must always
+/// fit the server's message limit.
+const MAX_ERROR_BYTES: usize = 4096;
+
+/// `error`, cut to [`MAX_ERROR_BYTES`] at a character boundary with a note saying so (the
+/// whole text is in the Island's log, where the executor wrote it).
+pub(crate) fn bounded_error(error: String) -> String {
+    if error.len() <= MAX_ERROR_BYTES {
+        return error;
+    }
+    let cut = (0..=MAX_ERROR_BYTES).rev().find(|&i| error.is_char_boundary(i)).unwrap_or(0);
+    format!("{}… ({} more bytes in the Island's log)", &error[..cut], error.len() - cut)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,5 +280,14 @@ mod tests {
         assert_eq!(e, "missing field `lease_expires`");
         let e = JobSpec::from_json(b"{not json").unwrap_err();
         assert!(e.starts_with("key must be a string"), "{e}");
+    }
+
+    #[test]
+    fn long_failure_reasons_are_cut_with_a_note_at_a_character_boundary() {
+        assert_eq!(bounded_error("short".into()), "short");
+        let long = "é".repeat(3000);
+        let cut = bounded_error(long);
+        assert!(cut.len() < MAX_ERROR_BYTES + 64 && cut.ends_with("more bytes in the Island's log)"), "{}", cut.len());
+        assert!(cut.contains("… (1904 more bytes"), "{}", &cut[cut.len() - 60..]);
     }
 }

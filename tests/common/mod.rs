@@ -39,7 +39,7 @@ pub fn temp_home() -> TempHome {
 }
 
 /// A runtime for tests, run as `wasm`. The job input says what the Cargo does:
-/// `{"tokens": ["a", "b"], "progress": [1, 2], "image_bytes": 10, "hold": true,
+/// `{"tokens": ["a", "b"], "repeat": {"text": "ab", "times": 3}, "progress": [1, 2], "image_bytes": 10, "hold": true,
 ///   "tokens_after": ["c"], "exit": 0, "ignore_cancel": false}`.
 /// A holding job waits until [`TestRuntime::release`] or its cancel.
 pub struct TestRuntime {
@@ -67,6 +67,10 @@ impl Runtime for TestRuntime {
             let _ = io.events.send(CargoEvent::Status { message: "ready".into() }).await;
             for t in input["tokens"].as_array().into_iter().flatten() {
                 let content = t.as_str().unwrap_or_default().to_string();
+                io.events.send(CargoEvent::Token { content }).await.expect("agent takes events");
+            }
+            if let Some(text) = input["repeat"]["text"].as_str() {
+                let content = text.repeat(input["repeat"]["times"].as_u64().unwrap_or(1) as usize);
                 io.events.send(CargoEvent::Token { content }).await.expect("agent takes events");
             }
             for step in input["progress"].as_array().into_iter().flatten() {
