@@ -185,6 +185,30 @@ async fn output_past_the_cap_fails_the_job() {
     assert_eq!(events.len(), 4096 / 38, "everything under the cap was delivered");
 }
 
+const STDERR_FLOOD: &str = include_str!("fixtures/stderr-flood.wat");
+
+#[tokio::test]
+async fn two_hundred_mib_of_stderr_cost_no_memory_and_what_is_not_logged_is_said() {
+    log_hub();
+    let mut config = quick_config();
+    config.wasm.max_run_time = Some(Duration::from_secs(60));
+    let f = fixture(config).await;
+    // One endless line: 4 KiB of it is logged, the rest counted.
+    let job = f.job("oneline", &wat(&STDERR_FLOOD.replace("NEWLINE_EVERY", "0")), json!({}));
+    let (result, _) = f.run(&job).await;
+    result.unwrap();
+    let line = wait_log("more bytes of this line not logged").await;
+    assert!(line.contains(&format!("({} more bytes", 200 * 1024 * 1024 - 4096)), "{line}");
+    // A flood of short lines: the rate limit logs a burst and counts the rest.
+    let job = f.job("flood", &wat(&STDERR_FLOOD.replace("NEWLINE_EVERY", "64")), json!({}));
+    let (result, _) = f.run(&job).await;
+    result.unwrap();
+    let said = wait_log("the Cargo's stderr: ").await;
+    assert!(said.contains("lines (") && said.contains("not logged, over the limits"), "{said}");
+    let logged = log_hub().recent().iter().filter(|l| l.job_id.as_deref() == Some("flood")).count();
+    assert!(logged < 400, "the log was not flooded: {logged} lines");
+}
+
 #[tokio::test]
 async fn bad_modules_fail_with_the_reason_and_leave_no_cache_entry() {
     let f = fixture(quick_config()).await;

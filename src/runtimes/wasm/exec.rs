@@ -36,7 +36,8 @@ pub fn run(prepared: &Prepared, run: Run) -> Result<(), Error> {
         stdin: run.stdin,
         stdin_pos: 0,
         stdout: Vec::new(),
-        stderr: Vec::new(),
+        stdout_scanned: 0,
+        stderr: super::stderr::StderrLog::new(run.job_id.clone()),
         out_bytes: 0,
         max_out: run.max_output,
         events: run.events,
@@ -74,6 +75,8 @@ fn outcome(result: wasmtime::Result<()>, timeout: Duration, store: &mut Store<Ho
         Ok(()) => return Ok(()),
         Err(e) => e,
     };
+    // Whatever stopped the Cargo, what its stderr left out of the log is said.
+    store.data_mut().stderr.finish();
     if let Some(stop) = e.downcast_ref::<Stop>() {
         return match stop {
             Stop::Exit(0) => store.data_mut().finish().map_err(|e| crashed(&e)),

@@ -9,6 +9,7 @@ mod exec;
 pub mod fetch;
 pub mod limits;
 mod modules;
+pub mod stderr;
 mod ticker;
 pub mod wasi;
 

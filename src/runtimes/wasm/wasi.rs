@@ -1,5 +1,6 @@
 //! The WASI preview 1 host a Cargo module sees: stdin is the job input, stdout is read as
-//! JSON lines and streamed while the module runs, stderr goes to the log. There are no
+//! JSON lines and streamed while the module runs, stderr goes to the log (capped, see
+//! [`super::stderr`]). There are no
 //! preopened directories, environment, arguments or sockets: every other preview 1 call
 //! answers `ENOSYS`, which is how WASI says "not available here".
 
@@ -54,7 +55,9 @@ pub struct Host {
     pub(super) stdin: Vec<u8>,
     pub(super) stdin_pos: usize,
     pub(super) stdout: Vec<u8>,
-    pub(super) stderr: Vec<u8>,
+    /// How much of `stdout` is known to hold no newline (so each write scans only new bytes).
+    pub(super) stdout_scanned: usize,
+    pub(super) stderr: super::stderr::StderrLog,
     pub(super) out_bytes: u64,
     pub(super) max_out: u64,
     pub(super) events: mpsc::Sender<CargoEvent>,
@@ -70,10 +73,13 @@ impl Host {
             return Err(Stop::OutputLimit(self.max_out).into());
         }
         self.stdout.extend_from_slice(bytes);
-        while let Some(end) = self.stdout.iter().position(|b| *b == b'\n') {
+        while let Some(i) = self.stdout[self.stdout_scanned..].iter().position(|b| *b == b'\n') {
+            let end = self.stdout_scanned + i;
             let line: Vec<u8> = self.stdout.drain(..=end).collect();
+            self.stdout_scanned = 0;
             self.emit(&line)?;
         }
+        self.stdout_scanned = self.stdout.len();
         Ok(())
     }
 
@@ -93,34 +99,19 @@ impl Host {
     }
 
     fn write_stderr(&mut self, bytes: &[u8]) {
-        // Stderr is a log, capped like stdout; past the cap it is no longer kept.
-        if self.out_bytes + bytes.len() as u64 > self.max_out {
-            return;
-        }
-        self.stderr.extend_from_slice(bytes);
-        while let Some(end) = self.stderr.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.stderr.drain(..=end).collect();
-            cargo_log(&self.job_id, &line);
-        }
+        self.stderr.write(bytes);
     }
 
     /// Flushes a last stdout line that had no newline.
     pub(super) fn finish(&mut self) -> Result<()> {
         let rest = std::mem::take(&mut self.stdout);
+        self.stdout_scanned = 0;
+        self.stderr.finish();
         if !rest.is_empty() {
             self.emit(&rest)?;
         }
-        let rest = std::mem::take(&mut self.stderr);
-        if !rest.is_empty() {
-            cargo_log(&self.job_id, &rest);
-        }
         Ok(())
     }
-}
-
-/// A Cargo's stderr line: its own log, shown in the live log view and filterable by job.
-fn cargo_log(job_id: &str, line: &[u8]) {
-    tracing::info!(target: "island::cargo", job_id = %job_id, "{}", String::from_utf8_lossy(line).trim_end());
 }
 
 impl wasmtime::ResourceLimiter for Host {
