@@ -322,6 +322,33 @@ async fn a_burst_for_a_new_module_downloads_and_compiles_it_once() {
     }
     let stats = f.runtime.stats();
     assert_eq!((stats.downloaded, stats.compiled), (1, 1), "{stats:?}");
+    assert_eq!(stats.in_flight, 0, "the module's bytes are not kept once the burst is served");
+}
+
+#[tokio::test]
+async fn the_module_cache_stays_within_its_disk_budget() {
+    let mut config = quick_config();
+    config.wasm.max_cache_mb = island::config::Bounded::new(16).unwrap();
+    let f = fixture(config).await;
+    // Modules of about 3 MiB each (a large data segment): the budget holds about five with
+    // their artifacts, so the oldest are removed as new ones come.
+    let big = |n: usize| {
+        wat(&format!(
+            "(module (memory (export \"memory\") 64) (data (i32.const 0) \"{}\") (func (export \"_start\")))",
+            format!("{n:02}").repeat(1_500_000)
+        ))
+    };
+    for n in 0..12 {
+        let job = f.job(&format!("m{n}"), &big(n), json!({}));
+        f.run(&job).await.0.unwrap();
+    }
+    let dir = f.home.home.root().join("wasm-cache");
+    let total: u64 = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.metadata().unwrap().len()).sum();
+    assert!(total <= 16 << 20, "wasm-cache holds {total} bytes");
+    let newest = format!("{}.wasm", sha(&big(11)));
+    assert!(dir.join(newest).exists(), "the newest module stays");
+    let oldest = format!("{}.wasm", sha(&big(0)));
+    assert!(!dir.join(oldest).exists(), "the oldest went first");
 }
 
 #[tokio::test]
@@ -335,5 +362,5 @@ async fn a_restarted_runtime_uses_the_cached_module_and_compiled_artifact() {
     let drain = async { while rx.recv().await.is_some() {} };
     let (result, ()) = tokio::join!(again.run(&job, CargoIo { cancel: CancellationToken::new(), events: tx }), drain);
     result.unwrap();
-    assert_eq!(again.stats(), island::runtimes::wasm::Stats { compiled: 0, downloaded: 0 });
+    assert_eq!(again.stats(), island::runtimes::wasm::Stats { compiled: 0, downloaded: 0, in_flight: 0 });
 }

@@ -175,6 +175,7 @@ pub(super) const KNOWN: &[(&str, &[&str])] = &[
             "epoch_tick",
             "max_run_time",
             "max_memory_mb",
+            "max_cache_mb",
         ],
     ),
 ];

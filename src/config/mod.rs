@@ -85,6 +85,9 @@ pub struct WasmConfig {
     pub max_run_time: Option<Duration>,
     /// Caps every sandbox tier's memory limit, MB; the tier's own limit when unset.
     pub max_memory_mb: Option<Bounded<1, 4096>>,
+    /// Disk budget of `wasm-cache/` (modules and their compiled artifacts), MB; the least
+    /// recently used files go first.
+    pub max_cache_mb: Bounded<16, 1_048_576>,
 }
 
 impl Default for WasmConfig {
@@ -98,6 +101,7 @@ impl Default for WasmConfig {
             epoch_tick: Duration::from_millis(10),
             max_run_time: None,
             max_memory_mb: None,
+            max_cache_mb: Bounded::new(1024).expect("in range"),
         }
     }
 }

@@ -78,6 +78,7 @@ require_digest = false
 # [wasm]
 # max_run_time = "60s"        # caps every sandbox tier's time limit
 # local_dir = "/home/me/cargos"  # file:// module URLs allowed only under this directory
+# max_cache_mb = 1024         # disk budget for downloaded and compiled modules
 #
 # [logs]
 # file_max_mb = 10            # rotate logs/island.log at this size

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 use tracing::{debug, info};
 
+use super::cache_dir::{evict, touch};
 use crate::fsutil::write_atomic;
 use crate::runtimes::Error;
 
@@ -37,6 +38,8 @@ pub struct FetchPolicy {
     pub require_hash: bool,
     /// The directory `file://` URLs may point into; none when unset.
     pub local_dir: Option<PathBuf>,
+    /// Disk budget of the cache directory, bytes.
+    pub cache_budget: u64,
 }
 
 /// Fetches modules; concurrent jobs for the same hashed module share one download.
@@ -111,10 +114,18 @@ impl Fetcher {
         };
         let cell = self.inflight.lock().expect("inflight").entry(expected.clone()).or_default().clone();
         let got = cell.get_or_try_init(|| self.cached_or_load(url, &expected)).await.cloned();
-        if got.is_err() {
-            self.inflight.lock().expect("inflight").remove(&expected);
+        // Only downloads in progress are shared here: jobs that joined this one hold the cell
+        // already, and later ones read the disk cache, so the bytes are not kept.
+        let mut inflight = self.inflight.lock().expect("inflight");
+        if inflight.get(&expected).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            inflight.remove(&expected);
         }
         got
+    }
+
+    /// Modules whose download is shared right now (for tests: nothing is kept after).
+    pub fn in_flight(&self) -> usize {
+        self.inflight.lock().expect("inflight").len()
     }
 
     async fn cached_or_load(&self, url: &str, expected: &str) -> Result<Fetched, Error> {
@@ -122,6 +133,7 @@ impl Fetcher {
         if let Ok(bytes) = tokio::fs::read(&path).await {
             if sha256_hex(&bytes) == expected {
                 debug!(%url, "module from the cache");
+                tokio::task::spawn_blocking(move || touch(&path));
                 return Ok(Fetched { bytes: bytes.into(), sha256: expected.to_string() });
             }
             // A damaged cache entry is replaced, never used.
@@ -150,8 +162,13 @@ impl Fetcher {
         }
         let path = self.dir.join(format!("{actual}.wasm"));
         let write = {
-            let (path, bytes) = (path.clone(), bytes.clone());
-            tokio::task::spawn_blocking(move || write_atomic(&path, &bytes)).await
+            let (path, bytes, dir, budget) = (path.clone(), bytes.clone(), self.dir.clone(), self.policy.cache_budget);
+            tokio::task::spawn_blocking(move || {
+                write_atomic(&path, &bytes)?;
+                evict(&dir, budget, &path);
+                Ok(())
+            })
+            .await
         };
         if let Ok(Err(e)) | Err(e) = write.map_err(std::io::Error::other) {
             debug!(error = %e, path = %path.display(), "could not cache the module");

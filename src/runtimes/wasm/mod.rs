@@ -5,6 +5,7 @@
 //! One engine serves every job; one ticker thread advances its epoch while instances run
 //! ([`ticker`]), and each running store checks its own deadline and cancel token at every tick.
 
+mod cache_dir;
 mod exec;
 pub mod fetch;
 pub mod limits;
@@ -49,9 +50,10 @@ impl WasmRuntime {
             timeout: wasm.fetch_timeout,
             require_hash: wasm.require_hash,
             local_dir: wasm.local_dir.clone(),
+            cache_budget: wasm.max_cache_mb.get() << 20,
         };
         Ok(WasmRuntime {
-            modules: Modules::new(engine.clone(), linker, dir.clone()),
+            modules: Modules::new(engine.clone(), linker, dir.clone(), wasm.max_cache_mb.get() << 20),
             fetcher: Fetcher::new(dir, policy),
             default_tier: config.workload.sandbox_tier,
             ticker: Ticker::start(engine, wasm.epoch_tick),
@@ -59,9 +61,14 @@ impl WasmRuntime {
         })
     }
 
-    /// How many modules were compiled (not loaded from the artifact cache) and downloaded.
+    /// How many modules were compiled (not loaded from the artifact cache) and downloaded,
+    /// and how many downloads are shared right now.
     pub fn stats(&self) -> Stats {
-        Stats { compiled: self.modules.compiled(), downloaded: self.fetcher.downloaded() }
+        Stats {
+            compiled: self.modules.compiled(),
+            downloaded: self.fetcher.downloaded(),
+            in_flight: self.fetcher.in_flight(),
+        }
     }
 
     async fn run_job(&self, job: &JobSpec, io: CargoIo) -> Result<(), Error> {
@@ -119,4 +126,6 @@ pub struct Stats {
     pub compiled: u64,
     /// Modules downloaded.
     pub downloaded: u64,
+    /// Downloads in progress (their bytes are held only while they are).
+    pub in_flight: usize,
 }

@@ -12,6 +12,7 @@ use tokio::sync::OnceCell;
 use tracing::{debug, info};
 use wasmtime::{Engine, InstancePre, Linker, Module};
 
+use super::cache_dir::{evict, touch};
 use super::fetch::Fetched;
 use super::wasi::{Host, fill_unsupported};
 use crate::fsutil::write_atomic;
@@ -32,6 +33,8 @@ pub struct Modules {
     linker: Linker<Host>,
     dir: PathBuf,
     engine_key: String,
+    /// Disk budget of `dir`, bytes.
+    cache_budget: u64,
     compiled: Arc<AtomicU64>,
     cells: Mutex<Cells>,
 }
@@ -40,12 +43,12 @@ pub struct Modules {
 type Cells = (HashMap<String, Arc<OnceCell<Arc<Prepared>>>>, VecDeque<String>);
 
 impl Modules {
-    /// A store compiling with `engine`, keeping artifacts in `dir`.
-    pub fn new(engine: Engine, linker: Linker<Host>, dir: PathBuf) -> Self {
+    /// A store compiling with `engine`, keeping artifacts in `dir` within `cache_budget` bytes.
+    pub fn new(engine: Engine, linker: Linker<Host>, dir: PathBuf, cache_budget: u64) -> Self {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
         let engine_key = format!("{:016x}", h.finish());
-        Modules { engine, linker, dir, engine_key, compiled: Arc::default(), cells: Mutex::default() }
+        Modules { engine, linker, dir, engine_key, cache_budget, compiled: Arc::default(), cells: Mutex::default() }
     }
 
     /// Modules compiled so far (artifact loads excluded).
@@ -81,8 +84,10 @@ impl Modules {
     async fn prepare(&self, module: Fetched) -> Result<Arc<Prepared>, Error> {
         let (engine, mut linker, compiled) = (self.engine.clone(), self.linker.clone(), self.compiled.clone());
         let artifact = self.dir.join(format!("{}.{}.cwasm", module.sha256, self.engine_key));
+        let (dir, budget) = (self.dir.clone(), self.cache_budget);
         let compiled = tokio::task::spawn_blocking(move || -> Result<Arc<Prepared>, Error> {
             let module = load_or_compile(&engine, &module, &artifact, &compiled)?;
+            evict(&dir, budget, &artifact);
             if module.get_export("_start").and_then(|e| e.func().cloned()).is_none() {
                 return Err(Error::InvalidJob("the module exports no `_start` function".into()));
             }
@@ -112,6 +117,7 @@ fn load_or_compile(
         match unsafe { Module::deserialize_file(engine, artifact) } {
             Ok(m) => {
                 debug!(artifact = %artifact.display(), "compiled module from the cache");
+                touch(artifact);
                 return Ok(m);
             }
             Err(e) => debug!(error = %e, "cached artifact unusable; compiling again"),
