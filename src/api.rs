@@ -102,8 +102,12 @@ pub struct Status {
     pub hardware: Hardware,
     /// Totals since start.
     pub counters: Counters,
-    /// Today's jobs and the credits earned (from the local job history).
+    /// Today's jobs and the credits asked for the succeeded ones at the owner's prices (from the
+    /// local job history; the coordinator does not report what it paid).
     pub earnings: crate::history::Earnings,
+    /// What does not work on this Island right now (hardware detection, live figures), for
+    /// the owner to see; empty when all is well.
+    pub faults: Vec<Fault>,
     /// Cargos that succeeded here, most recent first (the heartbeat's warm workloads).
     pub recent_workloads: Vec<crate::history::RecentWorkload>,
     /// The owner's asking prices.
@@ -135,6 +139,7 @@ impl Status {
             hardware,
             counters: Counters::default(),
             earnings: Default::default(),
+            faults: Vec::new(),
             recent_workloads: Vec::new(),
             pricing: Default::default(),
             preload_hints: Vec::new(),
@@ -143,6 +148,26 @@ impl Status {
             models: Default::default(),
         }
     }
+}
+
+/// Something that does not work on this Island right now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    /// Which part.
+    pub kind: FaultKind,
+    /// What happened and what it means for hosting, in the owner's words.
+    pub message: String,
+}
+
+/// The parts of an Island that can fail on their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Detecting the hardware at start-up failed: the registration carries less than the
+    /// machine has.
+    HardwareDetection,
+    /// Live machine figures cannot be read: GPU jobs wait (temperatures unknown).
+    Metrics,
 }
 
 /// The state of the coordinator link, with the reason when it is not connected.

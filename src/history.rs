@@ -1,5 +1,5 @@
 //! The local job history (`<home>/history.jsonl`): one line per finished job, append-only,
-//! kept for [`KEEP_DAYS`] days. It gives the owner today's counters and the credits earned
+//! kept for [`KEEP_DAYS`] days. It gives the owner today's counters and the credits asked for
 //! (the asking price of each succeeded job).
 
 use std::io::Write;
@@ -37,7 +37,8 @@ pub struct HistoryEntry {
     pub price: Option<String>,
 }
 
-/// What the owner earned and ran.
+/// What the owner ran and the credits asked for it: the owner's asking price of each
+/// succeeded job (the coordinator does not report what it paid).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Earnings {
     /// Jobs that ended today (local time), by outcome.
@@ -150,7 +151,7 @@ impl History {
         v
     }
 
-    /// Today's counters and the credits earned, with "today" starting at `day_start_ms`.
+    /// Today's counters and the credits asked, with "today" starting at `day_start_ms`.
     pub fn earnings(&self, day_start_ms: i64) -> Earnings {
         let mut today = Counters::default();
         let (mut credits_today, mut credits_total) = (Decimal::ZERO, Decimal::ZERO);

@@ -155,8 +155,9 @@ pub struct ThermalGuard {
 }
 
 impl ThermalGuard {
-    /// Updates from `(gpu index, temperature)` of the shared GPUs; returns why GPU jobs are
-    /// held, if they are.
+    /// Updates from `(gpu index, temperature)` of the shared GPUs that are monitored;
+    /// returns why GPU jobs are held, if they are. A monitored GPU without a reading holds
+    /// GPU jobs too: the guard fails safe rather than let a GPU of unknown temperature work.
     pub fn update(&mut self, temps: &[(u32, Option<u32>)], limit: u32, hysteresis: u32) -> Option<String> {
         for (index, temp) in temps {
             match temp {
@@ -170,15 +171,13 @@ impl ThermalGuard {
             }
         }
         self.hot.retain(|i| temps.iter().any(|(j, _)| j == i));
-        let hot: Vec<String> = self
-            .hot
-            .iter()
-            .map(|i| {
-                let t = temps.iter().find(|(j, _)| j == i).and_then(|(_, t)| *t).unwrap_or(limit);
-                format!("GPU {i} at {t} °C")
-            })
-            .collect();
-        (!hot.is_empty()).then(|| format!("{} (limit {limit} °C)", hot.join(", ")))
+        let reading = |i: &u32| temps.iter().find(|(j, _)| j == i).and_then(|(_, t)| *t);
+        let hot: Vec<String> =
+            self.hot.iter().filter_map(|i| reading(i).map(|t| format!("GPU {i} at {t} °C"))).collect();
+        let unknown: Vec<String> =
+            temps.iter().filter(|(_, t)| t.is_none()).map(|(i, _)| format!("GPU {i} temperature unknown")).collect();
+        let all = [hot, unknown].concat();
+        (!all.is_empty()).then(|| format!("{} (limit {limit} °C)", all.join(", ")))
     }
 }
 
@@ -223,9 +222,23 @@ mod tests {
         assert_eq!(g.update(&[(0, Some(80))], 85, 5), None);
         assert_eq!(g.update(&[(0, Some(86))], 85, 5).as_deref(), Some("GPU 0 at 86 °C (limit 85 °C)"));
         assert!(g.update(&[(0, Some(82))], 85, 5).is_some(), "still within the hysteresis");
-        assert!(g.update(&[(0, None)], 85, 5).is_some(), "no reading keeps the hold");
+        assert_eq!(
+            g.update(&[(0, None)], 85, 5).as_deref(),
+            Some("GPU 0 temperature unknown (limit 85 °C)"),
+            "no reading keeps the hold"
+        );
         assert_eq!(g.update(&[(0, Some(80))], 85, 5), None);
         assert!(g.update(&[(1, Some(90))], 85, 5).is_some());
         assert_eq!(g.update(&[], 85, 5), None, "a GPU no longer shared no longer holds");
+    }
+
+    #[test]
+    fn a_monitored_gpu_without_a_reading_holds_gpu_jobs() {
+        let mut g = ThermalGuard::default();
+        assert_eq!(
+            g.update(&[(0, Some(60)), (1, None)], 85, 5).as_deref(),
+            Some("GPU 1 temperature unknown (limit 85 °C)")
+        );
+        assert_eq!(g.update(&[(0, Some(60)), (1, Some(61))], 85, 5), None);
     }
 }

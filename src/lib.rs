@@ -12,7 +12,7 @@
 //! - [`autostart`]: starting Island at login.
 //! - [`state`]: the persisted identity, pairing and the journal of running jobs.
 //! - [`credentials`]: coordinator credentials in the OS keyring (or a private file).
-//! - [`history`]: the local job history, today's counters and credits earned.
+//! - [`history`]: the local job history, today's counters and the credits asked for them.
 //! - [`home`]: the Island home directory (`~/.island`) and the single-agent lock.
 //! - [`logs`]: tracing set-up, the rotating log file, the in-memory ring for UIs and
 //!   secret redaction.

@@ -1,10 +1,10 @@
 //! The agent task's hosting decisions: the owner's pause and resume, the automatic pauses
 //! and GPU hold that each metrics sample drives, and the state they leave hosting in.
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::core::Core;
-use crate::api::{Event, HostingState};
+use crate::api::{Event, Fault, FaultKind, HostingState};
 use crate::error::{Error, Result};
 use crate::hardware::Sample;
 use crate::host_controls::{battery_reason, schedule_reason};
@@ -37,14 +37,23 @@ impl Core {
 
     /// Applies a metrics sample and the owner's protections it drives.
     pub(super) fn on_sample(&mut self, sample: Sample) {
+        let fault = sample
+            .failed
+            .as_ref()
+            .map(|why| format!("live machine figures cannot be read ({why}); GPU jobs wait until they can"));
+        self.set_fault(FaultKind::Metrics, fault);
         let controls = &self.config.host_controls;
+        // The shared GPUs that are monitored (NVML reports them); when sampling failed, all of
+        // them are, with no reading, so GPU jobs wait rather than run on a GPU of unknown heat.
         let temps: Vec<(u32, Option<u32>)> = {
             let hw = &self.status.borrow().hardware;
+            let monitored = |i: u32| sample.failed.is_some() || sample.gpus.iter().any(|(j, _)| *j == i);
             let live = |i: u32| sample.gpus.iter().find(|(j, _)| *j == i).and_then(|(_, l)| l.temperature_c);
-            hw.selected_gpus().map(|g| (g.index, live(g.index))).collect()
+            hw.selected_gpus().filter(|g| monitored(g.index)).map(|g| (g.index, live(g.index))).collect()
         };
         let gpu_hold =
             self.thermal.update(&temps, controls.max_gpu_temp_c.get() as u32, controls.temp_hysteresis_c.get() as u32);
+
         let now = chrono::Local::now().naive_local();
         let auto = battery_reason(sample.usage.on_battery, controls.pause_on_battery)
             .or_else(|| schedule_reason(&controls.schedule, now));
@@ -62,6 +71,10 @@ impl Core {
             }
             self.auto_pause = auto;
         }
+        if sample.failed.is_some() {
+            self.refresh_hosting();
+            return;
+        }
         self.status.send_modify(|s| {
             s.hardware.usage = sample.usage;
             for (index, live) in &sample.gpus {
@@ -71,6 +84,25 @@ impl Core {
             }
         });
         self.refresh_hosting();
+    }
+
+    /// Records that `kind` fails (`Some(message)`) or works again (`None`); says so in the
+    /// log once per change.
+    pub(super) fn set_fault(&mut self, kind: FaultKind, message: Option<String>) {
+        let before = self.status.borrow().faults.iter().find(|f| f.kind == kind).map(|f| f.message.clone());
+        if before == message {
+            return;
+        }
+        match &message {
+            Some(m) => error!("{m}"),
+            None => info!("{kind:?} works again"),
+        }
+        self.status.send_modify(|s| {
+            s.faults.retain(|f| f.kind != kind);
+            if let Some(message) = message {
+                s.faults.push(Fault { kind, message });
+            }
+        });
     }
 
     /// Hosting follows the owner's pause, the automatic pauses and shutdown; with any of

@@ -5,6 +5,7 @@
 pub(crate) mod core;
 mod hosting;
 mod owner_credentials;
+mod periodic;
 pub(crate) mod tasks;
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,12 +19,13 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use self::core::{Core, Request};
-use self::tasks::{Alive, every, spawn_named};
+use self::periodic::{detect_hardware, forward_logs, metrics_task, scan_models};
+use self::tasks::{Alive, spawn_named};
 use crate::api::{Command, Counters, Event, HostingState, LogLine, ShutdownReport, Status};
 use crate::config::Config;
 use crate::coordinator::{self, LinkContext};
 use crate::error::{Error, Result};
-use crate::hardware::{Hardware, Sampler};
+use crate::hardware::Hardware;
 use crate::home::{HomeLock, IslandHome};
 use crate::logs::LogHub;
 use crate::models::ModelStore;
@@ -124,9 +126,9 @@ impl AgentBuilder {
             warn!(job_id = %job.job_id, runtime = %job.runtime, "job was running when Island last stopped; \
                   it will be reported failed (island restarted while the job ran)");
         }
-        let hardware = match self.hardware {
-            Some(hw) => hw,
-            None => tokio::task::spawn_blocking(Hardware::detect).await.unwrap_or_default(),
+        let (hardware, detection_fault) = match self.hardware {
+            Some(hw) => (hw, None),
+            None => detect_hardware().await,
         };
         let mut hardware = hardware;
         hardware.select_gpus(&self.config.workload.gpu_devices);
@@ -140,6 +142,7 @@ impl AgentBuilder {
 
         let island_id = self.config.host_id.clone().unwrap_or_else(|| state.get().host_id.clone());
         let mut first = initial_status(island_id, hardware);
+        first.faults.extend(detection_fault);
         first.settings = crate::config::SettingsView::new(&self.config, self.home.model_cache_dir());
         let (status_tx, status_rx) = watch::channel(first);
         let (events_tx, _) = broadcast::channel(EVENT_CAPACITY);
@@ -245,56 +248,6 @@ pub(crate) mod tests_support {
 
 fn initial_status(island_id: String, hardware: Hardware) -> Status {
     Status::new(island_id, hardware)
-}
-
-async fn metrics_task(period: Duration, token: CancellationToken, requests: mpsc::Sender<Request>, disk_of: PathBuf) {
-    let sampler = match tokio::task::spawn_blocking(move || Sampler::new(disk_of)).await {
-        Ok(s) => Arc::new(std::sync::Mutex::new(s)),
-        Err(_) => return,
-    };
-    every(period, token, || {
-        let sampler = sampler.clone();
-        let requests = requests.clone();
-        async move {
-            let sample = tokio::task::spawn_blocking(move || sampler.lock().expect("sampler").sample()).await;
-            if let Ok(sample) = sample {
-                let _ = requests.send(Request::Usage(sample)).await;
-            }
-        }
-    })
-    .await;
-}
-
-/// How often the model cache is looked at again (a walk of its directory).
-const MODEL_SCAN_EVERY: Duration = Duration::from_secs(60);
-
-async fn scan_models(store: ModelStore, token: CancellationToken, requests: mpsc::Sender<Request>) {
-    every(MODEL_SCAN_EVERY, token, || {
-        let (store, requests) = (store.clone(), requests.clone());
-        async move {
-            if let Ok(view) = tokio::task::spawn_blocking(move || store.scan()).await {
-                let _ = requests.send(Request::Models(view)).await;
-            }
-        }
-    })
-    .await;
-}
-
-async fn forward_logs(
-    mut rx: broadcast::Receiver<LogLine>,
-    events: broadcast::Sender<Event>,
-    token: CancellationToken,
-) {
-    loop {
-        tokio::select! {
-            () = token.cancelled() => return,
-            line = rx.recv() => match line {
-                Ok(line) => { let _ = events.send(Event::Log(line)); }
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-        }
-    }
 }
 
 struct Inner {

@@ -184,6 +184,15 @@ pub struct Sample {
     pub usage: Usage,
     /// GPU index → its figures.
     pub gpus: Vec<(u32, GpuLive)>,
+    /// Set when the machine could not be sampled at all, with why: the figures are unknown.
+    pub failed: Option<String>,
+}
+
+impl Sample {
+    /// A sample saying the machine could not be read.
+    pub fn failed(why: String) -> Sample {
+        Sample { failed: Some(why), ..Sample::default() }
+    }
 }
 
 impl Sampler {
@@ -209,7 +218,7 @@ impl Sampler {
             Some(n) => (0..n.device_count().unwrap_or(0)).map(|i| (i, nvml::live(n, i))).collect(),
             None => Vec::new(),
         };
-        Sample { usage, gpus }
+        Sample { usage, gpus, failed: None }
     }
 
     /// Used and total GB of the disk whose mount point holds the model cache, or zeros.

@@ -1,4 +1,4 @@
-// Overview: hosting state, pairing code, running jobs, today's counters and earnings.
+// Overview: faults, hosting state, pairing code, running jobs, today's counters and credits asked.
 import * as api from "../api.js";
 import { subscribe } from "../store.js";
 import { toast } from "../main.js";
@@ -18,6 +18,9 @@ export default function overview(main, store) {
       s.pause_reason ? h("p", { class: "muted" }, s.pause_reason) : null,
       s.gpu_hold ? h("p", { class: "error" }, `GPU jobs on hold: ${s.gpu_hold}`) : null,
       controls);
+    const faults = s.faults && s.faults.length
+      ? card("Needs attention", ...s.faults.map((f) => h("p", { class: "error", "data-fault": f.kind }, f.message)))
+      : null;
     const link = card("Coordinator",
       h("p", {}, s.link.state === "connected" ? "Connected" : s.link.state.replace("_", " ")),
       s.link.reason ? h("p", { class: s.link.state === "auth_failed" ? "error" : "muted" }, s.link.reason) : null);
@@ -37,9 +40,10 @@ export default function overview(main, store) {
     const e = s.earnings;
     const today = card("Today",
       h("p", {}, h("span", { class: "num" }, `${e.today.succeeded}`), " succeeded · ", `${e.today.failed} failed · ${e.today.cancelled} cancelled`),
-      h("p", {}, h("span", { class: "num" }, e.credits_today), " credits earned today"),
-      h("p", { class: "muted" }, `${e.credits_total} credits over the last 30 days`));
-    main.replaceChildren(...[state, link, pairing, jobs, today].filter(Boolean));
+      // These add up the owner's own asking prices; what the network paid is not reported yet.
+      h("p", {}, h("span", { class: "num" }, e.credits_today), " credits asked for today's succeeded jobs"),
+      h("p", { class: "muted" }, `${e.credits_total} credits asked over the last 30 days (at your prices; payments are not reported to the Island yet)`));
+    main.replaceChildren(...[faults, state, link, pairing, jobs, today].filter(Boolean));
     tick();
   };
   const tick = () => main.querySelectorAll("[data-expires]").forEach((el) => {

@@ -1,0 +1,155 @@
+//! The agent's periodic duties, each its own small task under the agent's token: hardware
+//! detection at start, live machine figures, a look at the model cache, and log lines for
+//! the UIs. A failing probe is said (log and status) and never silently ends its duty.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::error;
+
+use super::core::Request;
+use super::tasks::every;
+use crate::api::{Event, Fault, FaultKind, LogLine};
+use crate::hardware::{Hardware, Sample, Sampler};
+use crate::models::ModelStore;
+
+/// Detects the hardware off the async threads. A detection that panics (a driver library
+/// gone wrong) is not an all-zero machine: the CPU count is still known, and the fault is
+/// said in the log and the status.
+pub(super) async fn detect_hardware() -> (Hardware, Option<Fault>) {
+    detect_with(Hardware::detect).await
+}
+
+async fn detect_with(detect: impl FnOnce() -> Hardware + Send + 'static) -> (Hardware, Option<Fault>) {
+    match tokio::task::spawn_blocking(detect).await {
+        Ok(hw) => (hw, None),
+        Err(e) => {
+            let cpu_cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+            let message = format!(
+                "hardware detection failed ({}); registering only the {cpu_cores} CPU cores, no memory or GPU \
+                 figures, until Island restarts",
+                panic_text(e)
+            );
+            error!("{message}");
+            (Hardware { cpu_cores, ..Hardware::default() }, Some(Fault { kind: FaultKind::HardwareDetection, message }))
+        }
+    }
+}
+
+fn panic_text(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(p) => p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Samples the machine every `period`. A sampler that cannot start or a sample that panics
+/// is not the end of metrics: each period still sends a sample, marked failed, so the
+/// schedule keeps running and GPU jobs wait (temperatures unknown); the sampler is made
+/// again on the next period.
+pub(super) async fn metrics_task(
+    period: Duration,
+    token: CancellationToken,
+    requests: mpsc::Sender<Request>,
+    disk_of: PathBuf,
+) {
+    let sampler: Arc<std::sync::Mutex<Option<Sampler>>> = Arc::default();
+    every(period, token, || {
+        let (sampler, requests, disk_of) = (sampler.clone(), requests.clone(), disk_of.clone());
+        async move {
+            let sample = sample_once(sampler, move || Sampler::new(disk_of), Sampler::sample).await;
+            let _ = requests.send(Request::Usage(sample)).await;
+        }
+    })
+    .await;
+}
+
+/// How often the model cache is looked at again (a walk of its directory).
+const MODEL_SCAN_EVERY: Duration = Duration::from_secs(60);
+
+/// One sample from the sampler in `slot` (made with `make` when there is none), off the
+/// async threads. A panic gives a failed sample and drops the sampler, so the next period
+/// starts afresh.
+async fn sample_once<S: Send + 'static>(
+    slot: Arc<std::sync::Mutex<Option<S>>>,
+    make: impl FnOnce() -> S + Send + 'static,
+    sample: fn(&mut S) -> Sample,
+) -> Sample {
+    let taken = tokio::task::spawn_blocking(move || {
+        let mut slot = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut s = slot.take().unwrap_or_else(make);
+        let got = sample(&mut s);
+        *slot = Some(s);
+        got
+    })
+    .await;
+    taken.unwrap_or_else(|e| Sample::failed(panic_text(e)))
+}
+
+pub(super) async fn scan_models(store: ModelStore, token: CancellationToken, requests: mpsc::Sender<Request>) {
+    every(MODEL_SCAN_EVERY, token, || {
+        let (store, requests) = (store.clone(), requests.clone());
+        async move {
+            if let Ok(view) = tokio::task::spawn_blocking(move || store.scan()).await {
+                let _ = requests.send(Request::Models(view)).await;
+            }
+        }
+    })
+    .await;
+}
+
+pub(super) async fn forward_logs(
+    mut rx: broadcast::Receiver<LogLine>,
+    events: broadcast::Sender<Event>,
+    token: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = token.cancelled() => return,
+            line = rx.recv() => match line {
+                Ok(line) => { let _ = events.send(Event::Log(line)); }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_detection_that_panics_keeps_the_cpu_count_and_says_so() {
+        let (hw, fault) = detect_with(|| panic!("libnvidia-ml exploded")).await;
+        assert!(hw.cpu_cores >= 1, "not an all-zero machine");
+        let fault = fault.expect("a fault");
+        assert_eq!(fault.kind, FaultKind::HardwareDetection);
+        assert!(fault.message.contains("libnvidia-ml exploded"), "{}", fault.message);
+    }
+
+    #[tokio::test]
+    async fn a_sampler_that_panics_gives_a_failed_sample_and_is_made_again() {
+        struct Flaky(u32);
+        let slot: Arc<std::sync::Mutex<Option<Flaky>>> = Arc::default();
+        let boom = |f: &mut Flaky| -> Sample {
+            f.0 += 1;
+            if f.0 == 1 {
+                panic!("sensor gone");
+            }
+            Sample::default()
+        };
+        let first = sample_once(slot.clone(), || Flaky(0), boom).await;
+        assert_eq!(first.failed.as_deref(), Some("sensor gone"));
+        assert!(slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_none(), "the broken one is dropped");
+        let second = sample_once(slot.clone(), || Flaky(1), boom).await;
+        assert_eq!(second.failed, None, "a new sampler works");
+    }
+}
