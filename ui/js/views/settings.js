@@ -56,12 +56,17 @@ function limits(c, slots) {
   const network = h("input", { type: "checkbox", id: "network-disabled", checked: c.network_disabled });
   const save = () => api.editSettings({ memory_mb: memory.value, cpu_percent: cpu.value, max_concurrent_jobs: jobs.value, max_cache_gb: cache.value, network_disabled: network.checked })
     .then(saved("Limits")).catch((e) => toast(e.message));
+  // Only "Jobs at once" acts today; the others are kept for what comes, and say so, so that
+  // nothing here reads as a protection that is not there yet.
   return h("section", { class: "card", id: "limit-settings" }, h("h2", {}, "Resource limits"),
+    field("Jobs at once", jobs, "Empty: decided from this machine's hardware."),
+    h("h3", {}, "For container Cargos"),
+    h("p", { class: "hint", id: "limits-coming" }, "These apply to container Cargos, which come in a later version of Island; nothing reads them yet. WASM Cargos get the memory and time of their sandbox tier and have no network."),
     field("Memory per Cargo (MB)", memory),
     field("CPU per Cargo (%)", cpu, "100 is one core; empty for no limit."),
-    field("Jobs at once", jobs, "Empty: decided from this machine's hardware."),
-    field("Model cache budget (GB)", cache, hint(c, "max_cache_gb", "")),
     h("label", {}, network, " Cargos run without network access"),
+    h("h3", {}, "Model cache"),
+    field("Model cache budget (GB)", cache, hint(c, "max_cache_gb", "Shown against the models on disk (Models view). Island does not download models yet, so nothing is removed to keep within it.")),
     h("p", {}, h("button", { class: "primary", id: "save-limits", onclick: save }, "Save")));
 }
 
