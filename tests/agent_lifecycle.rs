@@ -360,3 +360,53 @@ async fn the_status_shows_what_the_model_cache_holds() {
     assert_eq!(models.dir, home.home.model_cache_dir());
     agent.shutdown(Duration::ZERO).await;
 }
+
+#[tokio::test]
+async fn a_reload_reaches_the_wasm_runtime_and_the_model_scan_at_once() {
+    use island::runtimes::wasm::WasmRuntime;
+    let home = temp_home();
+    let path = home.dir.path().join("config.toml");
+    std::fs::write(&path, "[agent]\ncancel_grace = \"2s\"\n").unwrap();
+    let config = island::config::load(&path).unwrap().config;
+    let wasm = std::sync::Arc::new(WasmRuntime::new(&home.home, &config).unwrap());
+    let agent = Agent::builder(config)
+        .home(home.home.clone())
+        .hardware(test_hardware())
+        .config_path(&path)
+        .runtime(wasm)
+        .start()
+        .await
+        .unwrap();
+    let models = home.dir.path().join("elsewhere");
+    std::fs::create_dir_all(models.join("org/m")).unwrap();
+    std::fs::write(models.join("org/m/tiny.gguf"), b"GGUF").unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "[wasm]\nmax_run_time = \"1s\"\nlocal_dir = {:?}\n[model_cache]\ncache_dir = {:?}\n",
+            home.dir.path(),
+            models
+        ),
+    )
+    .unwrap();
+    agent.send(Command::Reload).await.unwrap();
+    let s = wait_status(&agent, "the new model directory scanned", |s| s.models.dir == models).await;
+    assert_eq!(s.models.models.len(), 1, "{:?}", s.models);
+    // A module that spins for ever, run from the directory the reload just allowed: the
+    // reloaded time limit stops it.
+    let module = home.dir.path().join("spin.wat");
+    std::fs::write(&module, "(module (func (export \"_start\") (loop $l (br $l))))").unwrap();
+    let wasm_bytes = wat::parse_file(&module).unwrap();
+    std::fs::write(home.dir.path().join("spin.wasm"), wasm_bytes).unwrap();
+    let mut job = island::jobs::JobSpec::new("spin", island::runtimes::RuntimeKind::Wasm, serde_json::json!({}));
+    job.wasm_url = Some(format!("file://{}", home.dir.path().join("spin.wasm").display()));
+    let mut events = agent.events();
+    agent.send(Command::Submit(Box::new(job))).await.unwrap();
+    let error = wait_event(&mut events, "the job to end", |e| match e {
+        Event::Job(j) if j.state.is_final() => Some(j.error.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(error.as_deref(), Some("timed out after 1 s"), "the reloaded limit applied");
+    agent.shutdown(Duration::ZERO).await;
+}

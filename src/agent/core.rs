@@ -93,6 +93,8 @@ pub(crate) struct Core {
     /// The configuration the coordinator link connects with; it reconnects when this
     /// notifies (new credentials, a changed `[coordinator]` section).
     pub link_config: watch::Sender<Config>,
+    /// Where the model scan looks; follows `model_cache.cache_dir`.
+    pub model_dir: watch::Sender<PathBuf>,
     pub max_message_bytes: usize,
     pub preload_hints: Vec<PreloadRecommendation>,
 }
@@ -238,6 +240,12 @@ impl Core {
             *c = config.clone();
             reconnect
         });
+        let model_dir =
+            config.model_cache.cache_dir.clone().unwrap_or_else(|| IslandHome::at(&self.home).model_cache_dir());
+        self.model_dir.send_if_modified(|d| std::mem::replace(d, model_dir.clone()) != model_dir);
+        for runtime in self.runtimes.values() {
+            runtime.apply_config(&config);
+        }
         self.config = config;
         self.publish();
         let _ = self.events.send(Event::ConfigApplied);

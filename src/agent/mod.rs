@@ -28,7 +28,6 @@ use crate::error::{Error, Result};
 use crate::hardware::Hardware;
 use crate::home::{HomeLock, IslandHome};
 use crate::logs::LogHub;
-use crate::models::ModelStore;
 use crate::runtimes::Runtime;
 use crate::state::{Journal, StateStore};
 
@@ -160,6 +159,7 @@ impl AgentBuilder {
         let (reports_tx, reports_rx) = mpsc::unbounded_channel();
         let (link_config_tx, link_config_rx) = watch::channel(self.config.clone());
         let link_config = self.link.then(|| self.config.clone());
+        let (model_dir_tx, model_dir_rx) = watch::channel(cache_dir.clone());
         let core = Core {
             config: self.config,
             config_path: self.config_path,
@@ -183,6 +183,7 @@ impl AgentBuilder {
             reports: reports_tx,
             home: self.home.root().to_path_buf(),
             link_config: link_config_tx,
+            model_dir: model_dir_tx,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             preload_hints: Vec::new(),
         };
@@ -192,7 +193,7 @@ impl AgentBuilder {
         // Watchers see the full state (paused, interrupted jobs, slots) from the first borrow.
         core.publish();
         spawn_named(&tracker, &alive, "agent", core.run(req_rx));
-        let scans = scan_models(ModelStore::new(&cache_dir), root.clone(), req_tx.clone());
+        let scans = scan_models(model_dir_rx, root.clone(), req_tx.clone());
         spawn_named(&tracker, &alive, "model cache scan", scans);
         let metrics = metrics_task(metrics_interval, root.clone(), req_tx.clone(), cache_dir);
         spawn_named(&tracker, &alive, "metrics", metrics);

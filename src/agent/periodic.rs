@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::error;
 
@@ -93,16 +93,25 @@ async fn sample_once<S: Send + 'static>(
     taken.unwrap_or_else(|e| Sample::failed(panic_text(e)))
 }
 
-pub(super) async fn scan_models(store: ModelStore, token: CancellationToken, requests: mpsc::Sender<Request>) {
-    every(MODEL_SCAN_EVERY, token, || {
-        let (store, requests) = (store.clone(), requests.clone());
-        async move {
-            if let Ok(view) = tokio::task::spawn_blocking(move || store.scan()).await {
-                let _ = requests.send(Request::Models(view)).await;
-            }
+pub(super) async fn scan_models(
+    mut dir: watch::Receiver<PathBuf>,
+    token: CancellationToken,
+    requests: mpsc::Sender<Request>,
+) {
+    let mut interval = tokio::time::interval(MODEL_SCAN_EVERY);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = token.cancelled() => return,
+            _ = interval.tick() => {}
+            // A new cache directory from the owner is looked at at once.
+            r = dir.changed() => if r.is_err() { return },
         }
-    })
-    .await;
+        let store = ModelStore::new(dir.borrow_and_update().clone());
+        if let Ok(view) = tokio::task::spawn_blocking(move || store.scan()).await {
+            let _ = requests.send(Request::Models(view)).await;
+        }
+    }
 }
 
 pub(super) async fn forward_logs(

@@ -110,4 +110,8 @@ pub trait Runtime: Send + Sync + 'static {
     /// every other end is an [`Error`]. When `io.cancel` fires, the runtime stops the work
     /// itself (kills the container, interrupts the instance) before it returns.
     fn run<'a>(&'a self, job: &'a JobSpec, io: CargoIo) -> RunFuture<'a>;
+
+    /// Takes a changed configuration (a reload or the owner's edit): what the runtime can
+    /// apply, it applies to the next jobs; what needs a restart, it says in the log.
+    fn apply_config(&self, _config: &crate::config::Config) {}
 }

@@ -45,7 +45,7 @@ pub struct FetchPolicy {
 /// Fetches modules; concurrent jobs for the same hashed module share one download.
 pub struct Fetcher {
     dir: PathBuf,
-    policy: FetchPolicy,
+    policy: Mutex<FetchPolicy>,
     /// Built on the first download: loading the system's CA roots costs milliseconds at
     /// start-up, and many Islands only ever run cached modules.
     http: std::sync::OnceLock<reqwest::Client>,
@@ -75,18 +75,27 @@ impl Fetcher {
     pub fn new(dir: PathBuf, policy: FetchPolicy) -> Self {
         Fetcher {
             dir,
-            policy,
+            policy: Mutex::new(policy),
             http: std::sync::OnceLock::new(),
             inflight: Mutex::default(),
             downloads: AtomicU64::new(0),
         }
     }
 
+    /// Replaces the policy for the fetches that start from now on.
+    pub fn set_policy(&self, policy: FetchPolicy) {
+        *self.policy.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = policy;
+    }
+
+    fn policy(&self) -> FetchPolicy {
+        self.policy.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
     fn http(&self) -> &reqwest::Client {
         self.http.get_or_init(|| {
             crate::tls::install_crypto_provider();
+            // The time limit is per request (below), so a changed fetch_timeout applies.
             reqwest::Client::builder()
-                .timeout(self.policy.timeout)
                 .user_agent(concat!("archipelag-island/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .expect("an HTTP client with the default TLS settings")
@@ -106,7 +115,7 @@ impl Fetcher {
     pub async fn fetch(&self, url: &str, hash: Option<&str>) -> Result<Fetched, Error> {
         let expected = hash.map(normalize_hash).transpose()?;
         let Some(expected) = expected else {
-            if self.policy.require_hash {
+            if self.policy().require_hash {
                 return Err(Error::InvalidJob("this Island runs only WASM Cargos with a wasm_hash".into()));
             }
             // Without a hash nothing identifies the content: fetch it afresh.
@@ -162,7 +171,8 @@ impl Fetcher {
         }
         let path = self.dir.join(format!("{actual}.wasm"));
         let write = {
-            let (path, bytes, dir, budget) = (path.clone(), bytes.clone(), self.dir.clone(), self.policy.cache_budget);
+            let (path, bytes, dir, budget) =
+                (path.clone(), bytes.clone(), self.dir.clone(), self.policy().cache_budget);
             tokio::task::spawn_blocking(move || {
                 write_atomic(&path, &bytes)?;
                 evict(&dir, budget, &path);
@@ -177,10 +187,11 @@ impl Fetcher {
     }
 
     async fn download(&self, url: &str) -> Result<Vec<u8>, Error> {
-        let max = self.policy.max_bytes;
+        let policy = self.policy();
+        let max = policy.max_bytes;
         let fail = |what: String| Error::InvalidJob(format!("cannot fetch the module from {url}: {what}"));
         self.downloads.fetch_add(1, Ordering::Relaxed);
-        let resp = self.http().get(url).send().await.map_err(|e| fail(e.to_string()))?;
+        let resp = self.http().get(url).timeout(policy.timeout).send().await.map_err(|e| fail(e.to_string()))?;
         if !resp.status().is_success() {
             return Err(fail(format!("HTTP {}", resp.status())));
         }
@@ -203,7 +214,8 @@ impl Fetcher {
     async fn read_local(&self, path: &Path) -> Result<Vec<u8>, Error> {
         let refused =
             || Error::InvalidJob(format!("file://{} is outside the directory wasm.local_dir allows", path.display()));
-        let dir = self.policy.local_dir.as_ref().ok_or_else(|| {
+        let policy = self.policy();
+        let dir = policy.local_dir.as_ref().ok_or_else(|| {
             Error::InvalidJob("file:// module URLs are off; set wasm.local_dir to allow one directory".into())
         })?;
         let (dir, file) = (tokio::fs::canonicalize(dir).await, tokio::fs::canonicalize(path).await);
@@ -212,11 +224,8 @@ impl Fetcher {
             return Err(refused());
         }
         let meta = tokio::fs::metadata(&file).await.map_err(|_| refused())?;
-        if meta.len() > self.policy.max_bytes {
-            return Err(Error::InvalidJob(format!(
-                "the module is larger than the {}-byte limit",
-                self.policy.max_bytes
-            )));
+        if meta.len() > policy.max_bytes {
+            return Err(Error::InvalidJob(format!("the module is larger than the {}-byte limit", policy.max_bytes)));
         }
         tokio::fs::read(&file)
             .await

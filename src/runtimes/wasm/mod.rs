@@ -14,6 +14,9 @@ pub mod stderr;
 mod ticker;
 pub mod wasi;
 
+use std::sync::RwLock;
+
+use tracing::warn;
 use wasmtime::{Config as EngineConfig, Engine};
 
 use self::fetch::{FetchPolicy, Fetcher};
@@ -28,9 +31,26 @@ use crate::jobs::JobSpec;
 pub struct WasmRuntime {
     modules: Modules,
     fetcher: Fetcher,
+    /// The settings the next job runs with; replaced when the configuration changes.
+    settings: RwLock<Settings>,
+    ticker: Ticker,
+}
+
+/// What a job reads from the configuration.
+#[derive(Clone)]
+struct Settings {
     config: WasmConfig,
     default_tier: Option<SandboxTier>,
-    ticker: Ticker,
+}
+
+fn fetch_policy(wasm: &WasmConfig) -> FetchPolicy {
+    FetchPolicy {
+        max_bytes: wasm.max_module_bytes.get(),
+        timeout: wasm.fetch_timeout,
+        require_hash: wasm.require_hash,
+        local_dir: wasm.local_dir.clone(),
+        cache_budget: wasm.max_cache_mb.get() << 20,
+    }
 }
 
 impl WasmRuntime {
@@ -45,20 +65,16 @@ impl WasmRuntime {
         let engine = Engine::new(&ec)?;
         let linker = wasi::linker(&engine)?;
         let dir = home.root().join("wasm-cache");
-        let policy = FetchPolicy {
-            max_bytes: wasm.max_module_bytes.get(),
-            timeout: wasm.fetch_timeout,
-            require_hash: wasm.require_hash,
-            local_dir: wasm.local_dir.clone(),
-            cache_budget: wasm.max_cache_mb.get() << 20,
-        };
         Ok(WasmRuntime {
             modules: Modules::new(engine.clone(), linker, dir.clone(), wasm.max_cache_mb.get() << 20),
-            fetcher: Fetcher::new(dir, policy),
-            default_tier: config.workload.sandbox_tier,
+            fetcher: Fetcher::new(dir, fetch_policy(&wasm)),
             ticker: Ticker::start(engine, wasm.epoch_tick),
-            config: wasm,
+            settings: RwLock::new(Settings { default_tier: config.workload.sandbox_tier, config: wasm }),
         })
+    }
+
+    fn settings(&self) -> Settings {
+        self.settings.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// How many modules were compiled (not loaded from the artifact cache) and downloaded,
@@ -73,7 +89,8 @@ impl WasmRuntime {
 
     async fn run_job(&self, job: &JobSpec, io: CargoIo) -> Result<(), Error> {
         let url = job.wasm_url.as_deref().ok_or_else(|| Error::InvalidJob("a WASM job needs a wasm_url".into()))?;
-        let tier = limits::tier_of(job.sandbox_tier.as_deref(), self.default_tier)?;
+        let settings = self.settings();
+        let tier = limits::tier_of(job.sandbox_tier.as_deref(), settings.default_tier)?;
         let prepare = async {
             let fetched = self.fetcher.fetch(url, job.wasm_hash.as_deref()).await?;
             self.modules.get(&fetched).await
@@ -83,10 +100,10 @@ impl WasmRuntime {
             p = prepare => p?,
         };
         let mut limits = limits::for_tier(tier);
-        if let Some(cap) = self.config.max_run_time {
+        if let Some(cap) = settings.config.max_run_time {
             limits.timeout = limits.timeout.min(cap);
         }
-        if let Some(mb) = self.config.max_memory_mb {
+        if let Some(mb) = settings.config.max_memory_mb {
             limits.memory_bytes = limits.memory_bytes.min(mb.get() as usize * (1 << 20));
         }
         let run = exec::Run {
@@ -95,7 +112,7 @@ impl WasmRuntime {
             events: io.events,
             cancel: io.cancel,
             limits,
-            max_output: self.config.max_output_bytes.get(),
+            max_output: settings.config.max_output_bytes.get(),
             job_id: job.id.to_string(),
         };
         // The epoch advances while this instance runs, even if this future is dropped.
@@ -116,6 +133,19 @@ impl Runtime for WasmRuntime {
 
     fn run<'a>(&'a self, job: &'a JobSpec, io: CargoIo) -> RunFuture<'a> {
         Box::pin(self.run_job(job, io))
+    }
+
+    /// Limits, fetching and the cache budget apply to the next job; the epoch tick (the
+    /// engine's clock) needs a restart.
+    fn apply_config(&self, config: &Config) {
+        let wasm = config.wasm.clone();
+        if wasm.epoch_tick != self.settings().config.epoch_tick {
+            warn!("wasm.epoch_tick changed: it takes effect when Island starts again");
+        }
+        self.fetcher.set_policy(fetch_policy(&wasm));
+        self.modules.set_cache_budget(wasm.max_cache_mb.get() << 20);
+        let next = Settings { default_tier: config.workload.sandbox_tier, config: wasm };
+        *self.settings.write().unwrap_or_else(std::sync::PoisonError::into_inner) = next;
     }
 }
 

@@ -34,7 +34,7 @@ pub struct Modules {
     dir: PathBuf,
     engine_key: String,
     /// Disk budget of `dir`, bytes.
-    cache_budget: u64,
+    cache_budget: Arc<AtomicU64>,
     compiled: Arc<AtomicU64>,
     cells: Mutex<Cells>,
 }
@@ -48,7 +48,13 @@ impl Modules {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
         let engine_key = format!("{:016x}", h.finish());
+        let cache_budget = Arc::new(AtomicU64::new(cache_budget));
         Modules { engine, linker, dir, engine_key, cache_budget, compiled: Arc::default(), cells: Mutex::default() }
+    }
+
+    /// A new disk budget for the compiled artifacts written from now on.
+    pub fn set_cache_budget(&self, bytes: u64) {
+        self.cache_budget.store(bytes, Ordering::Relaxed);
     }
 
     /// Modules compiled so far (artifact loads excluded).
@@ -84,7 +90,7 @@ impl Modules {
     async fn prepare(&self, module: Fetched) -> Result<Arc<Prepared>, Error> {
         let (engine, mut linker, compiled) = (self.engine.clone(), self.linker.clone(), self.compiled.clone());
         let artifact = self.dir.join(format!("{}.{}.cwasm", module.sha256, self.engine_key));
-        let (dir, budget) = (self.dir.clone(), self.cache_budget);
+        let (dir, budget) = (self.dir.clone(), self.cache_budget.load(Ordering::Relaxed));
         let compiled = tokio::task::spawn_blocking(move || -> Result<Arc<Prepared>, Error> {
             let module = load_or_compile(&engine, &module, &artifact, &compiled)?;
             evict(&dir, budget, &artifact);
