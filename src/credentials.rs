@@ -75,7 +75,17 @@ pub enum CredentialsError {
     /// The stored value cannot be read.
     #[error("the stored coordinator credentials ({0}) are unreadable; store them again")]
     Corrupt(String),
-    /// The keyring refused for another reason than being absent.
+    /// The keyring is there but locked, or its unlock prompt was dismissed: nothing was
+    /// stored anywhere (a plaintext fallback is only for machines without a keyring).
+    #[error(
+        "the OS keyring is locked (or its unlock prompt was dismissed): unlock it, for example by logging in to \
+         the desktop session or in your keyring manager, and try again; nothing was stored"
+    )]
+    Locked(#[source] keyring::Error),
+    /// The keyring call itself failed (it panicked).
+    #[error("storing the credentials failed: {0}")]
+    Failed(String),
+    /// The keyring refused for another reason than being absent or locked.
     #[error("the OS keyring refused: {0}")]
     Keyring(#[source] keyring::Error),
 }
@@ -121,7 +131,7 @@ impl CredentialStore {
                     .map_err(|source| CredentialsError::Io { path: self.file.clone(), source })?;
                 Ok(Stored::File(self.file.clone()))
             }
-            Err(e) => Err(CredentialsError::Keyring(e)),
+            Err(e) => Err(refusal(e)),
         }
     }
 
@@ -142,7 +152,7 @@ impl CredentialStore {
             Ok(json) => Some(json),
             Err(keyring::Error::NoEntry) => None,
             Err(e) if keyring_absent(&e) => None,
-            Err(e) => return Err(CredentialsError::Keyring(e)),
+            Err(e) => return Err(refusal(e)),
         };
         let (json, place) = match from_keyring {
             Some(j) => (j, Stored::Keyring),
@@ -164,7 +174,7 @@ impl CredentialStore {
         match self.entry().and_then(|e| e.delete_credential()) {
             Ok(()) | Err(keyring::Error::NoEntry) => {}
             Err(e) if keyring_absent(&e) => {}
-            Err(e) => return Err(CredentialsError::Keyring(e)),
+            Err(e) => return Err(refusal(e)),
         }
         match std::fs::remove_file(&self.file) {
             Ok(()) => Ok(()),
@@ -174,7 +184,39 @@ impl CredentialStore {
     }
 }
 
-/// No keyring on this machine (no Secret Service, no session bus), as opposed to a refusal.
+/// A keyring that is there but refuses: locked (or the prompt dismissed) is said as such.
+fn refusal(e: keyring::Error) -> CredentialsError {
+    match e {
+        keyring::Error::NoStorageAccess(_) => CredentialsError::Locked(e),
+        e => CredentialsError::Keyring(e),
+    }
+}
+
+/// No keyring on this machine: no session bus, or no Secret Service on it. Only then do
+/// credentials go to the private file; a locked keyring is an error instead. (macOS and
+/// Windows always have theirs.)
 fn keyring_absent(e: &keyring::Error) -> bool {
-    matches!(e, keyring::Error::NoStorageAccess(_) | keyring::Error::PlatformFailure(_))
+    #[cfg(target_os = "linux")]
+    {
+        let inner = match e {
+            keyring::Error::NoStorageAccess(b) | keyring::Error::PlatformFailure(b) => b,
+            _ => return false,
+        };
+        match inner.downcast_ref::<secret_service::Error>() {
+            Some(secret_service::Error::Unavailable) => true,
+            Some(secret_service::Error::Zbus(_) | secret_service::Error::ZbusFdo(_)) => {
+                // Nobody owns org.freedesktop.secrets, or the bus socket is gone.
+                let text = inner.to_string();
+                ["ServiceUnknown", "NameHasNoOwner", "Connection refused", "No such file"]
+                    .iter()
+                    .any(|m| text.contains(m))
+            }
+            _ => false,
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = e;
+        false
+    }
 }

@@ -73,3 +73,34 @@ fn without_a_keyring_credentials_go_to_a_private_file_and_the_agent_connects_wit
     assert_eq!(code, Some(0), "{out}");
     assert!(!out.contains("file-pw-123"), "the password never reaches the log");
 }
+
+#[test]
+fn a_locked_keyring_is_a_clear_error_and_nothing_is_written_anywhere() {
+    if !needs(&[Service::DbusRunSession, Service::GnomeKeyring]) {
+        return;
+    }
+    use std::io::Write;
+    let home = temp_home();
+    // A session of its own with a Secret Service that was never unlocked: storing needs an
+    // unlock prompt, which nobody can answer here (as when the owner dismisses it).
+    let script = "gnome-keyring-daemon --start --components=secrets >/dev/null 2>&1; \
+                  exec \"$0\" credentials set --user island";
+    let mut set = std::process::Command::new("dbus-run-session");
+    set.args(["--", "sh", "-c", script])
+        .arg(island_bin())
+        .env("HOME", home.dir.path())
+        .env("ISLAND_HOME", home.dir.path())
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("DISPLAY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = set.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"never-stored-77\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("the OS keyring is locked") && text.contains("nothing was stored"), "{text}");
+    assert!(!home.dir.path().join("credentials.json").exists(), "no plaintext fallback for a locked keyring");
+    assert!(!text.contains("never-stored-77"));
+}

@@ -52,6 +52,9 @@ pub(crate) enum Request {
     Undeliverable(JobId, String),
     /// Where the link found the credentials it connects with.
     Credentials(crate::credentials::CredentialsPlace),
+    /// The owner's credentials were stored or removed off this task (the keyring can block
+    /// on an unlock prompt): the new place, and where to answer.
+    CredentialsChanged(Result<crate::credentials::CredentialsPlace>, oneshot::Sender<Result<()>>),
     /// A new look at the model cache.
     Models(crate::models::ModelCacheView),
 }
@@ -65,6 +68,9 @@ pub(crate) struct RunningJob {
 
 /// Everything the agent task owns.
 pub(crate) struct Core {
+    /// Back to this task, for blocking work done elsewhere (weak: the task still ends when
+    /// every handle is gone).
+    pub requests: mpsc::WeakSender<Request>,
     pub config: Config,
     pub config_path: Option<PathBuf>,
     pub state: StateStore,
@@ -121,10 +127,13 @@ impl Core {
 
     fn on_request(&mut self, req: Request, updates: &mpsc::UnboundedSender<JobUpdate>) {
         match req {
+            Request::Command(Command::SetCredentials(creds), reply) => self.set_credentials(creds, reply),
+            Request::Command(Command::ClearCredentials, reply) => self.clear_credentials(reply),
             Request::Command(cmd, reply) => {
                 let result = self.on_command(cmd, updates);
                 let _ = reply.send(result);
             }
+            Request::CredentialsChanged(result, reply) => self.credentials_changed(result, reply),
             Request::BeginShutdown(reply) => {
                 self.stopping = true;
                 self.refresh_hosting();
@@ -195,8 +204,9 @@ impl Core {
                 Ok(())
             }
             Command::Submit(spec) => self.submit(*spec, updates),
-            Command::SetCredentials(creds) => self.set_credentials(&creds),
-            Command::ClearCredentials => self.clear_credentials(),
+            Command::SetCredentials(_) | Command::ClearCredentials => {
+                unreachable!("credentials are changed off the agent task (on_request)")
+            }
         }
     }
 

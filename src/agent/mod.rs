@@ -161,6 +161,7 @@ impl AgentBuilder {
         let link_config = self.link.then(|| self.config.clone());
         let (model_dir_tx, model_dir_rx) = watch::channel(cache_dir.clone());
         let core = Core {
+            requests: req_tx.downgrade(),
             config: self.config,
             config_path: self.config_path,
             state,

@@ -117,12 +117,17 @@ pub(crate) async fn start(cx: LinkContext) {
 }
 
 /// The user and password: from the URL, else from the keyring (or its fallback file); and
-/// where they came from, for the owner.
-fn credentials(cx: &LinkContext) -> (Option<(String, String)>, CredentialsPlace) {
+/// where they came from, for the owner. The keyring is asked on a blocking thread (it may
+/// wait for an unlock), and only when the credentials or the settings changed.
+async fn credentials(cx: &LinkContext) -> (Option<(String, String)>, CredentialsPlace) {
     if let Some((user, pass)) = cx.config.coordinator.nats_url.credentials() {
         return (Some((user.to_string(), pass.expose().to_string())), CredentialsPlace::InUrl);
     }
-    match crate::credentials::CredentialStore::new(&cx.home, &cx.host_id).load_located() {
+    let store = crate::credentials::CredentialStore::new(&cx.home, &cx.host_id);
+    let loaded = tokio::task::spawn_blocking(move || store.load_located())
+        .await
+        .unwrap_or_else(|e| Err(crate::credentials::CredentialsError::Failed(e.to_string())));
+    match loaded {
         Ok(Some((c, place))) => {
             crate::logs::redact_secrets([c.password.expose().to_string()]);
             info!("Using the coordinator credentials stored for this Island");
@@ -170,18 +175,25 @@ async fn supervise(mut cx: LinkContext) {
     let requests = cx.requests.clone();
     let tell = |state, reason| requests.send(Request::Link(LinkStatus { state, reason }));
     let _ = tell(LinkState::Connecting, None).await;
+    let mut known: Option<(Option<(String, String)>, CredentialsPlace)> = None;
     while !cx.token.is_cancelled() {
-        cx.config = changed.borrow_and_update().clone();
+        if known.is_none() {
+            cx.config = changed.borrow_and_update().clone();
+            let found = credentials(&cx).await;
+            let _ = requests.send(Request::Credentials(found.1.clone())).await;
+            known = Some(found);
+        }
         let cfg = cx.config.coordinator.clone();
         let url = cfg.nats_url.without_credentials();
-        let (creds, place) = credentials(&cx);
-        let _ = requests.send(Request::Credentials(place)).await;
+        let creds = known.as_ref().and_then(|k| k.0.clone());
         let (options, events) = connect_options(&cfg, &cx.host_id, creds.as_ref());
         match options.connect(url.as_str()).await {
             Ok(client) => {
                 backoff = FIRST_RETRY;
                 last = LinkState::Connected;
-                run_session(&cx, client, events, outbox.clone(), &mut changed).await;
+                if run_session(&cx, client, events, outbox.clone(), &mut changed).await {
+                    known = None;
+                }
             }
             Err(e) => {
                 let auth = matches!(
@@ -210,6 +222,9 @@ async fn supervise(mut cx: LinkContext) {
                     r = changed.changed() => r.is_ok(),
                 };
                 backoff = if owner_changed { FIRST_RETRY } else { (backoff * 2).min(cfg.reconnect_max_delay) };
+                if owner_changed {
+                    known = None;
+                }
             }
         }
     }
@@ -220,14 +235,15 @@ async fn supervise(mut cx: LinkContext) {
 /// The first pause between connection attempts; doubled up to `reconnect_max_delay`.
 const FIRST_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// Runs every duty on one connection until the client dies or the agent stops.
+/// Runs every duty on one connection until the client dies, the agent stops or the owner
+/// changes the settings or credentials (then it returns true).
 async fn run_session(
     cx: &LinkContext,
     client: Client,
     events: mpsc::UnboundedReceiver<async_nats::Event>,
     outbox: outbox::Shared,
     reconnect: &mut watch::Receiver<Config>,
-) {
+) -> bool {
     let cfg = &cx.config.coordinator;
     let mut js = jetstream::new(client.clone());
     js.set_timeout(cfg.request_timeout);
@@ -253,16 +269,18 @@ async fn run_session(
     }
     spawn_named(&tracker, a, "job intake", intake::run(link.clone()));
     spawn_named(&tracker, a, "outbox", outbox::run(link.clone(), outbox, connected_rx));
-    tokio::select! {
-        () = watch_events(link, events, connected_tx) => {}
+    let owner_changed = tokio::select! {
+        () = watch_events(link, events, connected_tx) => false,
         // The owner changed the credentials: this connection ends and a new one uses them.
         _ = reconnect.changed() => {
-            info!("Coordinator settings, credentials, host name or region changed; reconnecting to register again")
+            info!("Coordinator settings, credentials, host name or region changed; reconnecting to register again");
+            true
         }
-    }
+    };
     session.cancel();
     tracker.close();
     tracker.wait().await;
+    owner_changed
 }
 
 /// Maps client events to the link state the owner sees, and counts connections so the

@@ -27,6 +27,10 @@ pub enum Service {
     WebKitWebDriver,
     /// `gdbus`, to drive the tray's D-Bus menu.
     Gdbus,
+    /// `gnome-keyring-daemon`, a Secret Service for the keyring tests.
+    GnomeKeyring,
+    /// `dbus-run-session`, a private session bus for a test.
+    DbusRunSession,
     /// An X display (`$DISPLAY`), such as Xvfb's.
     Display,
     /// A D-Bus session bus (`$DBUS_SESSION_BUS_ADDRESS`).
@@ -44,6 +48,8 @@ impl Service {
             Service::TauriDriver => "tauri-driver".into(),
             Service::WebKitWebDriver => "WebKitWebDriver".into(),
             Service::Gdbus => "gdbus".into(),
+            Service::GnomeKeyring => "gnome-keyring-daemon".into(),
+            Service::DbusRunSession => "dbus-run-session".into(),
             Service::Display | Service::SessionBus => return None,
         })
     }
@@ -57,6 +63,8 @@ impl Service {
             Service::TauriDriver => "tauri-driver",
             Service::WebKitWebDriver => "WebKitWebDriver",
             Service::Gdbus => "gdbus",
+            Service::GnomeKeyring => "gnome-keyring-daemon",
+            Service::DbusRunSession => "dbus-run-session",
             Service::Display => "an X display",
             Service::SessionBus => "a D-Bus session bus",
         }
@@ -71,6 +79,8 @@ impl Service {
             Service::TauriDriver => "cargo install tauri-driver --locked",
             Service::WebKitWebDriver => "Debian package webkit2gtk-driver",
             Service::Gdbus => "Debian package libglib2.0-bin",
+            Service::GnomeKeyring => "Debian package gnome-keyring",
+            Service::DbusRunSession => "Debian package dbus",
             Service::Display => "run under xvfb-run, Debian package xvfb",
             Service::SessionBus => "run inside dbus-run-session, Debian package dbus",
         }
