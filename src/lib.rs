@@ -10,6 +10,7 @@
 //! - [`api`]: the core/shell contract (commands, events, status), plain serde types.
 //! - [`jobs`] and [`runtimes`]: how one Cargo runs, behind the [`runtimes::Runtime`] trait.
 //! - [`autostart`]: starting Island at login.
+//! - [`startup`]: from a configuration file to a ready agent builder, for the CLI and the shell.
 //! - [`state`]: the persisted identity, pairing and the journal of running jobs.
 //! - [`credentials`]: coordinator credentials in the OS keyring (or a private file).
 //! - [`history`]: the local job history, today's counters and the credits asked for them.
@@ -39,6 +40,7 @@ pub mod logs;
 pub mod models;
 pub mod pricing;
 pub mod runtimes;
+pub mod startup;
 pub mod state;
 pub mod tls;
 

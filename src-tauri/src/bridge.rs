@@ -1,5 +1,6 @@
 //! The only place that emits to the window: the core's status and events become
-//! `island://…` events, and every status change refreshes the tray. Log lines go in batches
+//! `island://…` events (status only while a window exists), and the tray is refreshed when
+//! what it shows changes. Log lines go in batches
 //! (`island://logs`, every 50 ms at most), so a burst of thousands costs the webview a few
 //! dozen deliveries rather than thousands.
 
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use island::AgentHandle;
 use island::api::{Event, LogLine};
-use tauri::{AppHandle, Emitter, Runtime};
+use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 /// How long log lines wait to be sent together.
@@ -20,10 +21,20 @@ pub fn spawn<R: Runtime>(app: AppHandle<R>, agent: AgentHandle) {
     let mut status = agent.status();
     let status_app = app.clone();
     tauri::async_runtime::spawn(async move {
+        let mut tray = None;
         loop {
             let snapshot = status.borrow_and_update().clone();
-            crate::tray::refresh(&status_app, &snapshot);
-            let _ = status_app.emit("island://status", &snapshot);
+            // Live figures change the status every few seconds; the tray only when what it
+            // shows changes, and the window only while there is one (a closed window is gone,
+            // and an opened one asks for the status first).
+            let view = crate::tray::view(&snapshot);
+            if tray.as_ref() != Some(&view) {
+                crate::tray::refresh(&status_app, &snapshot);
+                tray = Some(view);
+            }
+            if status_app.get_webview_window("main").is_some() {
+                let _ = status_app.emit("island://status", &snapshot);
+            }
             if status.changed().await.is_err() {
                 return;
             }

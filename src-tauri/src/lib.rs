@@ -7,19 +7,12 @@ mod commands;
 pub mod tray;
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use island::config;
+use island::AgentHandle;
 use island::home::IslandHome;
-use island::logs::{self, LogOptions};
-use island::runtimes::wasm::WasmRuntime;
-use island::{Agent, AgentHandle};
 use tauri::{AppHandle, Builder, Manager, RunEvent, Runtime, WebviewUrl, WebviewWindowBuilder};
 use tracing::{error, info};
-
-/// How long running jobs get to finish when the owner quits from the tray.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Shows the window, creating it when it does not exist: a closed window is destroyed, so
 /// Island in the tray pays for no webview.
@@ -43,6 +36,7 @@ pub fn show_window<R: Runtime>(app: &AppHandle<R>) {
 pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
     builder.invoke_handler(tauri::generate_handler![
         commands::get_status,
+        commands::open_pairing_page,
         commands::recent_logs,
         commands::export_logs,
         commands::pause,
@@ -66,38 +60,13 @@ pub fn attach<R: Runtime>(app: &AppHandle<R>, agent: AgentHandle) {
     bridge::spawn(app.clone(), agent);
 }
 
-/// Starts the core and the shell; returns when the owner quits.
+/// Starts the core and the shell; returns when the owner quits (or the session ends).
 pub fn run() -> ExitCode {
-    let home = IslandHome::from_env();
-    let path = home.config_file();
-    if !path.exists()
-        && let Err(e) = config::init_file(&path)
-    {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
-    }
-    let loaded = match config::load(&path) {
-        Ok(l) => l,
+    let prepared = match island::startup::prepare(IslandHome::from_env(), &IslandHome::from_env().config_file()) {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let config = loaded.config;
-    logs::redact_secrets(config.secrets());
-    let opts = LogOptions {
-        dir: Some(home.logs_dir()),
-        file_max_bytes: config.logs.file_max_mb.get() << 20,
-        file_keep: config.logs.file_keep.get() as usize,
-        ring_lines: config.logs.ring_lines.get() as usize,
-        stdout: true,
-        json: LogOptions::json_from_env(),
-    };
-    let hub = match logs::init(&opts) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: cannot open the log file: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(e.exit_code());
         }
     };
     let runtime = match tokio::runtime::Runtime::new() {
@@ -114,14 +83,10 @@ pub fn run() -> ExitCode {
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| show_window(app)))
         .setup(move |app| {
             let handle = app.handle().clone();
-            let mut builder = Agent::builder(config.clone()).config_path(&path).home(home.clone()).logs(hub).connect();
-            match WasmRuntime::new(&home, &config) {
-                Ok(wasm) => builder = builder.runtime(Arc::new(wasm)),
-                Err(e) => error!("WASM Cargos are disabled: cannot set up wasmtime: {e}"),
-            }
-            let agent: AgentHandle = tauri::async_runtime::block_on(builder.start())?;
+            let agent: AgentHandle = tauri::async_runtime::block_on(prepared.builder().start())?;
             info!("Island desktop running");
             tray::build(&handle, &agent.status().borrow())?;
+            quit_on_stop_signal(&handle, agent.clone());
             attach(&handle, agent);
             if !hidden {
                 show_window(&handle);
@@ -136,12 +101,42 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    app.run(|_app, event| {
+    app.run(|app, event| match event {
         // Closing the last window leaves Island running in the tray; Quit exits explicitly.
-        if let RunEvent::ExitRequested { api, code: None, .. } = event {
-            api.prevent_exit();
+        RunEvent::ExitRequested { api, code: None, .. } => api.prevent_exit(),
+        // The app is ending for another reason (the OS ends the session): the agent still
+        // gets its grace period, unless Quit already shut it down.
+        RunEvent::Exit => {
+            if let Some(agent) = app.try_state::<AgentHandle>().filter(|a| !a.is_stopped()) {
+                tauri::async_runtime::block_on(agent.shutdown(shutdown_grace(&agent)));
+            }
         }
+        _ => {}
     });
     drop(runtime);
     ExitCode::SUCCESS
+}
+
+/// `agent.shutdown_grace` as the agent has it now (a reload may have changed it).
+pub fn shutdown_grace(agent: &AgentHandle) -> Duration {
+    Duration::from_millis(agent.status().borrow().settings.shutdown_grace_ms)
+}
+
+/// A session logout (SIGTERM) or Ctrl-C in a terminal shuts the agent down gracefully, as
+/// the tray's Quit does, then exits.
+fn quit_on_stop_signal<R: Runtime>(app: &AppHandle<R>, agent: AgentHandle) {
+    let app = app.clone();
+    // Installed on the runtime (signal handlers need its reactor).
+    tauri::async_runtime::spawn(async move {
+        let signals = match island::cli::StopSignals::install() {
+            Ok(s) => s,
+            Err(e) => {
+                error!("cannot listen for stop signals: {e}");
+                return;
+            }
+        };
+        let grace = shutdown_grace(&agent);
+        island::cli::shutdown_on_signal(signals, &agent, grace).await;
+        app.exit(0);
+    });
 }

@@ -106,6 +106,12 @@ pub fn menu(s: &Status) -> Vec<Entry> {
     ]
 }
 
+/// Everything the tray shows for a status: re-rendered only when this changes, not on
+/// every metrics tick.
+pub fn view(s: &Status) -> (Vec<Entry>, Icon) {
+    (menu(s), icon(s))
+}
+
 /// The icon for a status.
 pub fn icon(s: &Status) -> Icon {
     match (s.link.state, s.hosting) {
@@ -152,6 +158,17 @@ mod tests {
             status_line(&status(LinkState::AuthFailed, HostingState::Hosting)),
             "Offline: the coordinator refused the credentials"
         );
+    }
+
+    #[test]
+    fn live_figures_alone_do_not_change_the_tray() {
+        let a = status(LinkState::Connected, HostingState::Hosting);
+        let mut b = a.clone();
+        b.hardware.usage.cpu_percent = 93.0;
+        b.hardware.usage.memory_used_mb = 12345;
+        assert_eq!(view(&a), view(&b));
+        b.hosting = HostingState::Paused;
+        assert_ne!(view(&a), view(&b));
     }
 
     #[test]
@@ -238,7 +255,7 @@ mod native {
             TrayItem::Quit => {
                 let app = app.clone();
                 tauri::async_runtime::spawn(async move {
-                    agent.shutdown(crate::SHUTDOWN_GRACE).await;
+                    agent.shutdown(crate::shutdown_grace(&agent)).await;
                     app.exit(0);
                 });
             }

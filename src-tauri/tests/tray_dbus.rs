@@ -10,6 +10,10 @@ mod common;
 use common::*;
 use island::devnet::{CoordinatorDouble, Observed};
 
+/// One app at a time: the single-instance plugin hands a second launch on the same session
+/// bus to the first, so these tests take turns.
+static ONE_APP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 struct App(Child);
 
 impl Drop for App {
@@ -25,6 +29,7 @@ fn the_tray_menu_pauses_hosting_and_quits_gracefully() {
     if !present_or_skip(&[SessionBus, Display, Gdbus, NatsServer]) {
         return;
     }
+    let _turn = ONE_APP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let double = rt.block_on(CoordinatorDouble::start(Default::default())).expect("nats-server on PATH");
     let home = tempfile::tempdir().unwrap();
@@ -63,4 +68,42 @@ fn the_tray_menu_pauses_hosting_and_quits_gracefully() {
     click(&dest, &menu[3].0);
     let status = wait("the app to exit", || app.0.try_wait().ok().flatten());
     assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_session_logout_sigterm_shuts_the_agent_down_gracefully() {
+    use island::devnet::services::{Service::*, present_or_skip};
+    if !present_or_skip(&[SessionBus, Display, NatsServer]) {
+        return;
+    }
+    let _turn = ONE_APP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let double = rt.block_on(CoordinatorDouble::start(Default::default())).expect("nats-server on PATH");
+    let home = tempfile::tempdir().unwrap();
+    let island_home = home.path().join(".island");
+    std::fs::create_dir_all(&island_home).unwrap();
+    std::fs::write(island_home.join("config.toml"), "[coordinator]\nheartbeat_interval = \"1s\"\n").unwrap();
+    let log = home.path().join("out.log");
+    let mut app = App(Command::new(env!("CARGO_BIN_EXE_island-desktop"))
+        .arg("--hidden")
+        .env("HOME", home.path())
+        .env("ISLAND_HOME", &island_home)
+        .env("ISLAND_NATS_URL", double.nats_url())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap());
+    let online = rt.block_on(double.wait_for(DEADLINE, |o| matches!(o, Observed::Heartbeat(_)).then_some(())));
+    assert!(online.is_some(), "the app came online");
+    // What a session manager sends at logout.
+    rustix_term(&app.0);
+    let status = wait("the app to exit", || app.0.try_wait().ok().flatten());
+    assert_eq!(status.code(), Some(0));
+    let out = std::fs::read_to_string(&log).unwrap();
+    assert!(out.contains("Received SIGTERM: shutting down gracefully") && out.contains("Shutdown complete"), "{out}");
+}
+
+fn rustix_term(child: &Child) {
+    use rustix::process::{Pid, Signal, kill_process};
+    kill_process(Pid::from_child(child), Signal::TERM).expect("SIGTERM sent");
 }

@@ -305,6 +305,11 @@ impl AgentHandle {
         self.inner.logs.as_ref().map(LogHub::recent).unwrap_or_default()
     }
 
+    /// Whether the agent has been shut down (or is shutting down).
+    pub fn is_stopped(&self) -> bool {
+        self.inner.root.is_cancelled()
+    }
+
     /// Stops the agent: takes no new jobs, lets running jobs finish for up to `grace`,
     /// cancels the rest (each gets `agent.cancel_grace` to stop), then stops every task.
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {

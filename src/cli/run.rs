@@ -2,36 +2,24 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{error, info};
 
 use super::{StopSignals, config_error, shutdown_on_signal};
+use crate::VERSION;
 use crate::config::{self, Config};
 use crate::home::IslandHome;
 use crate::jobs::JobSpec;
-use crate::logs::{self, LogHub, LogOptions};
+use crate::logs::{self, LogHub};
 use crate::runtimes::wasm::WasmRuntime;
 use crate::runtimes::{CargoIo, Runtime, RuntimeKind};
-use crate::{Agent, VERSION};
-
-fn log_options(config: &Config, dir: Option<std::path::PathBuf>) -> LogOptions {
-    LogOptions {
-        dir,
-        file_max_bytes: config.logs.file_max_mb.get() * 1024 * 1024,
-        file_keep: config.logs.file_keep.get() as usize,
-        ring_lines: config.logs.ring_lines.get() as usize,
-        stdout: true,
-        json: LogOptions::json_from_env(),
-    }
-}
 
 fn init_logs(config: &Config, dir: Option<std::path::PathBuf>) -> Option<LogHub> {
     logs::redact_secrets(config.secrets());
-    match logs::init(&log_options(config, dir.clone())) {
+    match logs::init(&crate::startup::log_options(config, dir.clone())) {
         Ok(hub) => Some(hub),
         Err(e) => {
             let dir = dir.map(|d| d.display().to_string()).unwrap_or_default();
@@ -47,34 +35,17 @@ fn tokio_runtime() -> Option<tokio::runtime::Runtime> {
 
 /// `island --agent`
 pub(super) fn agent(home: IslandHome, path: &Path) -> ExitCode {
-    let created = !path.exists();
-    if created && let Err(e) = config::init_file(path) {
-        return config_error(&e);
-    }
-    let loaded = match config::load(path) {
-        Ok(l) => l,
-        Err(e) => return config_error(&e),
+    let prepared = match crate::startup::prepare(home, path) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(e.exit_code());
+        }
     };
-    let config = loaded.config;
-    let Some(hub) = init_logs(&config, Some(home.logs_dir())) else { return ExitCode::FAILURE };
-    info!("Starting island v{VERSION}");
-    if created {
-        info!("Created a new configuration at {} from the template", path.display());
-    }
-    info!("Loaded configuration from {}", path.display());
-    loaded.warnings.iter().for_each(|w| warn!("{w}"));
-    info!("Coordinator: {}", config.coordinator.nats_url);
-    debug!("Effective configuration:\n{}", config.to_redacted_toml());
-    let grace = config.agent.shutdown_grace;
+    let grace = prepared.shutdown_grace();
     let Some(runtime) = tokio_runtime() else { return ExitCode::FAILURE };
     runtime.block_on(async move {
-        let mut builder = Agent::builder(config.clone()).config_path(path).home(home.clone()).logs(hub).connect();
-        match WasmRuntime::new(&home, &config) {
-            Ok(wasm) => builder = builder.runtime(Arc::new(wasm)),
-            Err(e) => error!("WASM Cargos are disabled: cannot set up wasmtime: {e}"),
-        }
-        warn!("Docker not available: container Cargos are disabled (WASM-only mode)");
-        let handle = match builder.start().await {
+        let handle = match prepared.builder().start().await {
             Ok(h) => h,
             Err(e) => {
                 error!("{e}");

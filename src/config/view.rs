@@ -47,6 +47,8 @@ pub struct SettingsView {
     pub wasm_max_memory_mb: Option<u64>,
     /// `cache.warm_ttl_seconds`: how long a Cargo that ran counts as warm.
     pub warm_ttl_seconds: u64,
+    /// `agent.shutdown_grace`, ms: what Quit gives running jobs.
+    pub shutdown_grace_ms: u64,
     /// Fields of this view that an environment variable sets (field → variable): saving
     /// them writes config.toml, but the variable still wins until it is unset.
     pub overridden: BTreeMap<String, String>,
@@ -92,6 +94,7 @@ impl SettingsView {
             schedule: controls.schedule.iter().map(|(d, h)| (*d, h.iter().map(Hours::to_string).collect())).collect(),
             wasm_max_memory_mb: config.wasm.max_memory_mb.map(|m| m.get()),
             warm_ttl_seconds: config.cache.warm_ttl_seconds,
+            shutdown_grace_ms: config.agent.shutdown_grace.as_millis().try_into().unwrap_or(u64::MAX),
             overridden: overridden(),
         }
     }
