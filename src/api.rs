@@ -209,6 +209,26 @@ pub struct Pairing {
     pub expires_at_ms: Option<i64>,
 }
 
+impl Pairing {
+    /// The pairing page to open in the owner's browser: only an `https://` URL, since the
+    /// coordinator's text must never point the owner (or the window) anywhere else.
+    ///
+    /// # Errors
+    /// [`crate::Error::UnsafeLink`] when there is no URL or it is not `https://`.
+    pub fn browser_url(&self) -> crate::Result<&str> {
+        let url = self.url.as_deref().ok_or_else(|| crate::Error::UnsafeLink("no pairing page yet".into()))?;
+        let https = url.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("https://")) && url.len() > 8;
+        let plain = !url.chars().any(|c| c.is_whitespace() || c.is_control());
+        if https && plain {
+            Ok(url)
+        } else {
+            Err(crate::Error::UnsafeLink(format!(
+                "the coordinator's pairing link {url:?} is not an https:// address; it was not opened"
+            )))
+        }
+    }
+}
+
 /// Whether the Island takes jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -288,4 +308,21 @@ pub struct ShutdownReport {
     /// How long the shutdown took.
     #[serde(with = "humantime_serde")]
     pub elapsed: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_https_pairing_links_are_opened() {
+        let with = |url: &str| Pairing { url: Some(url.into()), ..Pairing::default() };
+        assert_eq!(with("https://archipelag.io/pair").browser_url().unwrap(), "https://archipelag.io/pair");
+        for bad in ["http://archipelag.io/pair", "javascript:alert(1)", "file:///etc/passwd", "https://", "https://a b"]
+        {
+            let e = with(bad).browser_url().unwrap_err();
+            assert_eq!(e.code(), crate::ErrorCode::UnsafeLink, "{bad}");
+        }
+        assert!(Pairing::default().browser_url().is_err());
+    }
 }

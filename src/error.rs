@@ -74,6 +74,9 @@ pub enum Error {
     /// A command needs a configuration file, but the agent was started without one.
     #[error("the agent was started without a configuration file, so it cannot {0}")]
     NoConfigFile(&'static str),
+    /// A link from the coordinator that Island will not open (not `https://`), or none.
+    #[error("{0}")]
+    UnsafeLink(String),
 }
 
 /// Stable, machine-readable error codes for UIs (`ui/js/api.js` switches on these).
@@ -100,6 +103,8 @@ pub enum ErrorCode {
     UnknownJob,
     /// The agent has stopped.
     Stopped,
+    /// A link Island will not open.
+    UnsafeLink,
 }
 
 impl Error {
@@ -116,6 +121,7 @@ impl Error {
             Error::DuplicateJob(_) => ErrorCode::DuplicateJob,
             Error::UnknownJob(_) => ErrorCode::UnknownJob,
             Error::Stopped => ErrorCode::Stopped,
+            Error::UnsafeLink(_) => ErrorCode::UnsafeLink,
         }
     }
 }

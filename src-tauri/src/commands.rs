@@ -38,6 +38,15 @@ pub fn get_status(agent: State<'_, AgentHandle>) -> Status {
     agent.status().borrow().clone()
 }
 
+/// Opens the pairing page in the owner's browser (never in the window), if it is https.
+#[tauri::command]
+pub fn open_pairing_page(agent: State<'_, AgentHandle>) -> R<()> {
+    let pairing = agent.status().borrow().pairing.clone();
+    let url = pairing.browser_url()?;
+    open::that_detached(url)
+        .map_err(|e| UiError { code: ErrorCode::UnsafeLink, message: format!("cannot open a browser: {e}") })
+}
+
 /// Recent log lines, oldest first.
 #[tauri::command]
 pub fn recent_logs(agent: State<'_, AgentHandle>) -> Vec<LogLine> {
@@ -45,13 +54,13 @@ pub fn recent_logs(agent: State<'_, AgentHandle>) -> Vec<LogLine> {
 }
 
 /// Saves the log lines the filter passes to a new file in the owner's Downloads folder (their
-/// home when there is none) and returns its path.
+/// home when there is none) and says where and how many lines.
 #[tauri::command]
 pub fn export_logs<RT: tauri::Runtime>(
     app: tauri::AppHandle<RT>,
     agent: State<'_, AgentHandle>,
     filter: LogFilter,
-) -> R<std::path::PathBuf> {
+) -> R<island::logs::export::Exported> {
     use tauri::Manager;
     let dir = app.path().download_dir().or_else(|_| app.path().home_dir()).map_err(|e| config_error(e.to_string()))?;
     island::logs::export::export(&agent.recent_logs(), &filter, &dir)

@@ -101,6 +101,15 @@ fn wait(rx: &mpsc::Receiver<Value>, what: &str, pick: impl Fn(&Value) -> bool) -
 }
 
 #[test]
+fn the_pairing_page_is_opened_only_for_an_https_link_from_the_core() {
+    let s = shell();
+    // No coordinator link here, so no pairing page: refused, with the code the UI reads.
+    let e = s.invoke("open_pairing_page", json!({})).unwrap_err();
+    assert_eq!(e["code"], "unsafe_link", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("no pairing page"), "{e}");
+}
+
+#[test]
 fn status_pause_and_resume_reach_the_core_and_come_back_as_events() {
     let s = shell();
     let status = s.invoke("get_status", json!({})).unwrap();

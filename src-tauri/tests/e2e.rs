@@ -220,6 +220,9 @@ async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
     s.click("#add-price").await;
     wait_until("the error", || async { text(c, "#toast").await.is_some_and(|t| t.contains("expected a price")) }).await;
     assert_eq!(s.config_text(), before);
+    // The core's error code (config) marks the refused field.
+    let marked = c.find(Locator::Css("#new-price")).await.unwrap().attr("aria-invalid").await.unwrap();
+    assert_eq!(marked.as_deref(), Some("true"), "the refused price field is marked");
 
     // Sharing the second GPU persists to config.toml, reaches the heartbeat, and stays ticked.
     view(c, "hardware").await;

@@ -1,9 +1,12 @@
 //! A local stand-in for the Archipelag.io network: [`CoordinatorDouble`] over a real
-//! `nats-server`, used by the integration tests and by `island devnet` ([`run`]).
+//! `nats-server`, used by the integration tests and by `island devnet` ([`run`]), and
+//! [`services`], what the devnet and the tests need installed. The doubles only tests use
+//! (`fake_nvml`, `docker_engine`) are built with the `test-support` feature.
 
-#[cfg(unix)]
+#[cfg(all(unix, feature = "test-support"))]
 pub mod docker_engine;
 mod double;
+#[cfg(feature = "test-support")]
 pub mod fake_nvml;
 mod http;
 mod nats_server;

@@ -39,12 +39,24 @@ impl LogFilter {
     }
 }
 
+/// What an export wrote, so the owner is told how many lines the file holds (the core keeps
+/// the last `logs.ring_lines`; the log file has every line).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Exported {
+    /// The new file.
+    pub path: PathBuf,
+    /// Lines written.
+    pub lines: usize,
+    /// Lines the core had to choose from (before the filter).
+    pub kept: usize,
+}
+
 /// Writes the lines `filter` passes to a new `island-log-<time>.jsonl` in `dir` (created
-/// when missing) and returns its path.
+/// when missing).
 ///
 /// # Errors
 /// When the directory or the file cannot be written.
-pub fn export(lines: &[LogLine], filter: &LogFilter, dir: &Path) -> std::io::Result<PathBuf> {
+pub fn export(lines: &[LogLine], filter: &LogFilter, dir: &Path) -> std::io::Result<Exported> {
     std::fs::create_dir_all(dir)?;
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
     let mut n = 0;
@@ -58,12 +70,14 @@ pub fn export(lines: &[LogLine], filter: &LogFilter, dir: &Path) -> std::io::Res
         }
     };
     let mut out = std::io::BufWriter::new(file);
+    let mut written = 0;
     for line in lines.iter().filter(|l| filter.matches(l)) {
         serde_json::to_writer(&mut out, line)?;
         out.write_all(b"\n")?;
+        written += 1;
     }
     out.flush()?;
-    Ok(path)
+    Ok(Exported { path, lines: written, kept: lines.len() })
 }
 
 #[cfg(test)]
@@ -87,10 +101,12 @@ mod tests {
             [line("info", "job started", Some("j1")), line("debug", "detail", Some("j1")), line("warn", "other", None)];
         let filter = LogFilter { level: "info".into(), job: "j1".into(), ..Default::default() };
         let first = export(&lines, &filter, &dir.path().join("Downloads")).unwrap();
+        assert_eq!((first.lines, first.kept), (1, 3));
+        let first = first.path;
         let text = std::fs::read_to_string(&first).unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(text.contains("\"job started\""));
-        let second = export(&lines, &LogFilter::default(), &dir.path().join("Downloads")).unwrap();
+        let second = export(&lines, &LogFilter::default(), &dir.path().join("Downloads")).unwrap().path;
         assert_ne!(first, second, "an export never overwrites an earlier one");
         assert_eq!(std::fs::read_to_string(&second).unwrap().lines().count(), 3);
     }

@@ -8,6 +8,7 @@ function invoke(cmd, args) {
 }
 
 export const getStatus = () => invoke("get_status");
+export const openPairingPage = () => invoke("open_pairing_page");
 export const recentLogs = () => invoke("recent_logs");
 // filter: {level, text, job}; resolves to the new file's path.
 export const exportLogs = (filter) => invoke("export_logs", { filter });

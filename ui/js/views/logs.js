@@ -30,8 +30,13 @@ export default function logs(main) {
   const add = (l) => { pending.push(l); if (!frame) frame = requestAnimationFrame(flush); };
   const copy = h("button", { class: "plain", onclick: () => copyText(out.innerText).then(() => toast("Copied the shown lines", "ok")).catch((e) => toast(e.message)) }, "Copy");
   // The core writes the file (a webview has no reliable download): the lines it holds, filtered as shown.
+  // It says how many lines the file holds: the core keeps fewer lines than this view may show.
   const save = h("button", { class: "plain", id: "logs-export", onclick: () => api.exportLogs({ level: level.value, text: search.value, job: job.value })
-    .then((path) => toast(`Saved to ${path}`, "ok")).catch((e) => toast(e.message)) }, "Export");
+    .then((r) => {
+      const fewer = r.lines < out.childElementCount
+        ? ` (this view shows ${out.childElementCount}; Island keeps the last ${r.kept} lines in memory, and logs/island.log has them all)` : "";
+      toast(`Saved ${r.lines} lines to ${r.path}${fewer}`, "ok");
+    }).catch((e) => toast(e.message)) }, "Export");
   [level, search, job].forEach((el) => el.addEventListener("input", redraw));
   main.replaceChildren(h("section", { class: "card wide" }, h("h2", {}, "Live log"),
     h("p", {}, level, " ", search, " ", job, " ", pause, " ", copy, " ", save), out));

@@ -28,7 +28,8 @@ export default function overview(main, store) {
       s.pairing.code
         ? [h("p", { class: "code", id: "pairing-code" }, s.pairing.code),
            h("button", { class: "plain", onclick: () => copyText(s.pairing.code).then(() => toast("Code copied", "ok")).catch((e) => toast(e.message)) }, "Copy code"),
-           s.pairing.url ? h("p", {}, "Enter it at ", h("a", { href: s.pairing.url }, s.pairing.url)) : null,
+           // The page opens in the owner's browser through the core (https only), never in this window.
+           s.pairing.url ? h("p", {}, "Enter it at ", h("button", { class: "link", id: "pairing-page", onclick: () => api.openPairingPage().catch((e) => toast(e.message)) }, s.pairing.url)) : null,
            s.pairing.expires_at_ms ? h("p", { class: "muted", "data-expires": s.pairing.expires_at_ms }, "") : null]
         : h("p", { class: "muted" }, "Waiting for a pairing code from the coordinator…"));
     const rows = s.running.map((j) => h("tr", {},

@@ -5,7 +5,19 @@ import { toast } from "../main.js";
 import { card, h, typingIn } from "./util.js";
 
 export default function prices(main, store) {
-  const save = (workload, price) => api.setPrice(workload, price).catch((e) => toast(e.message));
+  // A price the core refuses (code "config": not a price) marks its field; anything else is
+  // only a toast.
+  const save = (workload, price, field) => {
+    if (field) { field.removeAttribute("aria-invalid"); field.classList.remove("invalid"); }
+    return api.setPrice(workload, price).catch((e) => {
+      if (field && e.code === "config") {
+        field.setAttribute("aria-invalid", "true");
+        field.classList.add("invalid");
+        field.focus();
+      }
+      toast(e.message);
+    });
+  };
   let shown = "";
   const render = ({ status: s }) => {
     // Rebuilt only when the prices change, and never while the owner types.
@@ -16,7 +28,7 @@ export default function prices(main, store) {
     const rows = Object.entries(p.workloads).map(([slug, price]) => {
       const input = h("input", { value: price, inputmode: "decimal", "aria-label": `Price for ${slug}` });
       return h("tr", {}, h("td", {}, slug), h("td", {}, input),
-        h("td", {}, h("button", { class: "plain", onclick: () => save(slug, input.value.trim()) }, "Save"),
+        h("td", {}, h("button", { class: "plain", onclick: () => save(slug, input.value.trim(), input) }, "Save"),
           " ", h("button", { class: "plain", onclick: () => save(slug, null) }, "Remove")));
     });
     const slug = h("input", { id: "new-slug", placeholder: "Cargo slug, e.g. llm-chat" });
@@ -24,13 +36,13 @@ export default function prices(main, store) {
     main.replaceChildren(
       card("Default asking price",
         h("p", { class: "muted" }, "Credits per job for every Cargo without its own price. Leave empty to use each Cargo's default."),
-        def, " ", h("button", { class: "primary", onclick: () => save(null, def.value.trim() || null) }, "Save")),
+        def, " ", h("button", { class: "primary", onclick: () => save(null, def.value.trim() || null, def) }, "Save")),
       h("section", { class: "card wide" }, h("h2", {}, "Per-Cargo prices"),
         rows.length ? h("table", {}, h("tr", {}, h("th", {}, "Cargo"), h("th", {}, "Credits per job"), h("th", {}, "")), rows)
                     : h("p", { class: "muted" }, "No per-Cargo prices yet."),
         h("p", {}, slug, " ", price, " ", h("button", { class: "primary", id: "add-price", onclick: () => {
           if (!slug.value.trim()) return toast("Name the Cargo (its slug) first");
-          save(slug.value.trim(), price.value.trim());
+          save(slug.value.trim(), price.value.trim(), price);
         } }, "Add"))));
   };
   const off = subscribe(render);
