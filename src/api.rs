@@ -2,15 +2,16 @@
 //! and the tests): the [`Command`]s they send, the [`Status`] they watch and the [`Event`]s
 //! they receive. Plain serde types; nothing here knows about Tauri or NATS.
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigEdit, PricingConfig};
-use crate::coordinator::messages::PreloadRecommendation;
 use crate::hardware::Hardware;
+pub use crate::history::Counters;
+pub use crate::host_controls::HostingState;
 use crate::jobs::{JobId, JobSpec, JobState};
+use crate::models::PreloadRecommendation;
 use crate::runtimes::RuntimeKind;
 
 /// What a consumer can ask of the agent.
@@ -229,28 +230,6 @@ impl Pairing {
     }
 }
 
-/// Whether the Island takes jobs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HostingState {
-    /// Jobs are taken.
-    Hosting,
-    /// No new jobs; running ones finish, then paused.
-    Draining,
-    /// No jobs are taken.
-    Paused,
-}
-
-impl fmt::Display for HostingState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            HostingState::Hosting => "hosting",
-            HostingState::Draining => "draining",
-            HostingState::Paused => "paused",
-        })
-    }
-}
-
 /// One job, as UIs and logs show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobSummary {
@@ -266,17 +245,6 @@ pub struct JobSummary {
     pub started_at_ms: i64,
     /// Why it failed, for failed jobs.
     pub error: Option<String>,
-}
-
-/// Job totals since the agent started.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counters {
-    /// Jobs that ran to a clean exit.
-    pub succeeded: u64,
-    /// Jobs that failed.
-    pub failed: u64,
-    /// Jobs that were cancelled.
-    pub cancelled: u64,
 }
 
 /// One log line as UIs show it; secrets are already redacted.

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::api::HostingState;
 use crate::config::ConfigError;
+use crate::host_controls::HostingState;
 use crate::jobs::JobId;
 use crate::state::StateError;
 

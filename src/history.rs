@@ -9,10 +9,9 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::api::Counters;
 use crate::fsutil::{unix_ms, write_replace};
+use crate::jobs::RuntimeKind;
 use crate::jobs::{JobId, JobState};
-use crate::runtimes::RuntimeKind;
 use crate::state::StateError;
 
 /// Days of history kept.
@@ -47,6 +46,17 @@ pub struct Earnings {
     pub credits_today: String,
     /// Credits over the kept history.
     pub credits_total: String,
+}
+
+/// Job totals by outcome (since the agent started, or for a day of the history).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Jobs that ran to a clean exit.
+    pub succeeded: u64,
+    /// Jobs that failed.
+    pub failed: u64,
+    /// Jobs that were cancelled.
+    pub cancelled: u64,
 }
 
 /// A Cargo that ran to a clean exit here, and when it last did: the coordinator's "warm"

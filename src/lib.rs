@@ -42,6 +42,7 @@ pub mod pricing;
 pub mod runtimes;
 pub mod startup;
 pub mod state;
+pub(crate) mod tasks;
 pub mod tls;
 
 pub use agent::{Agent, AgentBuilder, AgentHandle};

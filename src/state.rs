@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{unix_ms, write_atomic, write_replace};
 use crate::jobs::JobId;
-use crate::runtimes::RuntimeKind;
+use crate::jobs::RuntimeKind;
 
 /// Why state could not be read or written.
 #[derive(Debug, thiserror::Error)]

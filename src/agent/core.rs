@@ -10,20 +10,21 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use super::tasks::{Alive, spawn_named};
+use super::executor::{ExecContext, JobUpdate, execute};
 use crate::api::{Command, Counters, Event, HostingState, JobSummary, LinkStatus, Pairing, Status};
 use crate::config::{self, Config, SettingsView};
-use crate::coordinator::messages::PreloadRecommendation;
+use crate::coordinator::ToAgent;
 use crate::error::{Error, Result};
 use crate::fsutil::unix_ms;
 use crate::hardware::Sample;
 use crate::history::{History, HistoryEntry, local_day_start_ms};
 use crate::home::IslandHome;
 use crate::host_controls::ThermalGuard;
-use crate::jobs::executor::{ExecContext, JobUpdate, execute};
 use crate::jobs::{JobId, JobOutcome, JobReport, JobSpec, JobState};
+use crate::models::PreloadRecommendation;
 use crate::runtimes::{Runtime, RuntimeKind};
 use crate::state::{Journal, JournalEntry, StateStore};
+use crate::tasks::{Alive, spawn_named};
 
 /// Messages into the agent task.
 pub(crate) enum Request {
@@ -57,6 +58,23 @@ pub(crate) enum Request {
     CredentialsChanged(Result<crate::credentials::CredentialsPlace>, oneshot::Sender<Result<()>>),
     /// A new look at the model cache.
     Models(crate::models::ModelCacheView),
+}
+
+/// The link's messages are some of the agent's requests.
+impl From<ToAgent> for Request {
+    fn from(m: ToAgent) -> Request {
+        match m {
+            ToAgent::Command(cmd, reply) => Request::Command(cmd, reply),
+            ToAgent::Link(link) => Request::Link(link),
+            ToAgent::Pairing(p) => Request::Pairing(p),
+            ToAgent::InterruptedReported(id) => Request::InterruptedReported(id),
+            ToAgent::PreloadHint(h) => Request::PreloadHint(h),
+            ToAgent::MaxMessageBytes(n) => Request::MaxMessageBytes(n),
+            ToAgent::Report(r) => Request::Report(r),
+            ToAgent::Credentials(place) => Request::Credentials(place),
+            ToAgent::Undeliverable(id, reason) => Request::Undeliverable(id, reason),
+        }
+    }
 }
 
 pub(crate) struct RunningJob {
@@ -110,12 +128,13 @@ const MAX_PRELOAD_HINTS: usize = 32;
 
 impl Core {
     /// Runs until every handle is gone or the root token is cancelled.
-    pub async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
+    pub async fn run(mut self, mut requests: mpsc::Receiver<Request>, mut link: mpsc::Receiver<ToAgent>) {
         let (updates_tx, mut updates) = mpsc::unbounded_channel();
         loop {
             tokio::select! {
                 biased;
                 Some(update) = updates.recv() => self.on_update(update),
+                Some(msg) = link.recv() => self.on_request(msg.into(), &updates_tx),
                 req = requests.recv() => match req {
                     Some(req) => self.on_request(req, &updates_tx),
                     None => break,

@@ -3,10 +3,10 @@
 //! the cloneable [`AgentHandle`] is all a consumer holds.
 
 pub(crate) mod core;
+mod executor;
 mod hosting;
 mod owner_credentials;
 mod periodic;
-pub(crate) mod tasks;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -20,7 +20,6 @@ use tracing::{info, warn};
 
 use self::core::{Core, Request};
 use self::periodic::{detect_hardware, forward_logs, metrics_task, scan_models};
-use self::tasks::{Alive, spawn_named};
 use crate::api::{Command, Counters, Event, HostingState, LogLine, ShutdownReport, Status};
 use crate::config::Config;
 use crate::coordinator::{self, LinkContext};
@@ -30,6 +29,7 @@ use crate::home::{HomeLock, IslandHome};
 use crate::logs::LogHub;
 use crate::runtimes::Runtime;
 use crate::state::{Journal, StateStore};
+use crate::tasks::{Alive, spawn_named};
 
 /// How many events a slow subscriber may fall behind before it misses some.
 const EVENT_CAPACITY: usize = 1024;
@@ -193,7 +193,8 @@ impl AgentBuilder {
         }
         // Watchers see the full state (paused, interrupted jobs, slots) from the first borrow.
         core.publish();
-        spawn_named(&tracker, &alive, "agent", core.run(req_rx));
+        let (link_tx, link_rx) = mpsc::channel(64);
+        spawn_named(&tracker, &alive, "agent", core.run(req_rx, link_rx));
         let scans = scan_models(model_dir_rx, root.clone(), req_tx.clone());
         spawn_named(&tracker, &alive, "model cache scan", scans);
         let metrics = metrics_task(metrics_interval, root.clone(), req_tx.clone(), cache_dir);
@@ -202,7 +203,7 @@ impl AgentBuilder {
             let cx = LinkContext {
                 config,
                 host_id: status_rx.borrow().island_id.clone(),
-                requests: req_tx.clone(),
+                requests: link_tx,
                 status: status_rx.clone(),
                 reports: reports_rx,
                 runtimes: runtime_names,

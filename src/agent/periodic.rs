@@ -11,10 +11,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::error;
 
 use super::core::Request;
-use super::tasks::every;
 use crate::api::{Event, Fault, FaultKind, LogLine};
 use crate::hardware::{Hardware, Sample, Sampler};
 use crate::models::ModelStore;
+use crate::tasks::every;
 
 /// Detects the hardware off the async threads. A detection that panics (a driver library
 /// gone wrong) is not an all-zero machine: the CPU count is still known, and the fault is

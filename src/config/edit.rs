@@ -8,11 +8,11 @@ use std::path::Path;
 use toml_edit::{DocumentMut, Item, Table, Value, value};
 
 use super::NatsUrl;
+use super::host_controls::{Day, Hours};
 use super::load::{Loaded, load, parse};
 use super::template::TEMPLATE;
 use super::{Bounded, ConfigError, Price};
 use crate::fsutil::write_atomic;
-use crate::host_controls::{Day, Hours};
 
 /// One change to the configuration.
 #[derive(Debug, Clone, PartialEq)]

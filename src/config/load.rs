@@ -375,7 +375,7 @@ mod tests {
         });
         c.agent.max_concurrent_jobs = Some(super::super::Bounded::new(2).unwrap());
         c.wasm.local_dir = Some("/w".into());
-        c.host_controls.schedule.insert(crate::host_controls::Day::Mon, vec!["09:00-17:00".parse().unwrap()]);
+        c.host_controls.schedule.insert(super::super::host_controls::Day::Mon, vec!["09:00-17:00".parse().unwrap()]);
         c.wasm.max_run_time = Some(std::time::Duration::from_secs(1));
         c.wasm.max_memory_mb = Some(super::super::Bounded::new(64).unwrap());
         let value = toml::Value::try_from(&c).unwrap();

@@ -9,6 +9,7 @@
 mod coordinator;
 mod edit;
 mod error;
+pub mod host_controls;
 mod load;
 mod locate;
 pub mod template;
@@ -59,7 +60,7 @@ pub struct Config {
     /// WASM Cargos.
     pub wasm: WasmConfig,
     /// Thermal guard, pause on battery, hosting hours.
-    pub host_controls: crate::host_controls::HostControlsConfig,
+    pub host_controls: host_controls::HostControlsConfig,
 }
 
 /// `[wasm]`

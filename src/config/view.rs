@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::host_controls::{Day, Hours};
 use super::{Config, ConfigEdit, ConfigError};
-use crate::host_controls::{Day, Hours};
 
 /// The settings screens' view of the configuration; no password or token.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

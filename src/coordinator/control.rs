@@ -4,9 +4,9 @@
 use futures_util::StreamExt;
 use tracing::{debug, info, warn};
 
+use super::ToAgent;
 use super::messages::{CancelJob, LeaseRenewal, PreloadRecommendation};
 use super::{Link, subjects};
-use crate::agent::core::Request;
 use crate::api::Command;
 use crate::error::Error;
 use crate::jobs::JobId;
@@ -64,7 +64,7 @@ async fn on_cancel(link: &Link, payload: &[u8]) {
         return;
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
-    link.tell(Request::Command(Command::CancelJob(JobId::from(job_id.clone())), tx)).await;
+    link.tell(ToAgent::Command(Command::CancelJob(JobId::from(job_id.clone())), tx)).await;
     match rx.await {
         Ok(Ok(())) => info!(%job_id, "the coordinator cancelled a job"),
         Ok(Err(Error::UnknownJob(_))) => debug!(%job_id, "cancel for a job that is not running"),
@@ -76,7 +76,7 @@ async fn on_preload(link: &Link, payload: &[u8]) {
     match serde_json::from_slice::<PreloadRecommendation>(payload) {
         Ok(hint) => {
             info!("Preload recommendation: {} (demand: {})", hint.workload_slug, hint.queued_demand.unwrap_or(0));
-            link.tell(Request::PreloadHint(hint)).await;
+            link.tell(ToAgent::PreloadHint(hint)).await;
         }
         Err(e) => warn!(error = %e, "unreadable preload hint ignored"),
     }

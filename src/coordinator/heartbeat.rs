@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use super::messages::{CacheStats, GpuMetrics, Heartbeat, PerformanceEstimates, SystemMetrics};
 use super::{Link, subjects};
-use crate::agent::tasks::every;
 use crate::api::{HostingState, Status};
 use crate::config::SandboxTier;
 use crate::fsutil::unix_ms;
 use crate::hardware::bandwidth;
 use crate::pricing::asking_prices;
 use crate::runtimes::wasm::limits;
+use crate::tasks::every;
 
 /// How long the round-trip probe may take before the heartbeat goes without it.
 const RTT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
+use super::ToAgent;
 use super::{Link, subjects};
-use crate::agent::core::Request;
 use crate::api::{Command, HostingState, Status};
 use crate::error::Error;
 use crate::fsutil::unix_ms;
@@ -160,7 +160,7 @@ async fn accept(link: &Link, payload: &[u8]) -> Accepted {
     };
     let id = spec.id.clone();
     let (tx, rx) = oneshot::channel();
-    link.tell(Request::Command(Command::Submit(Box::new(spec)), tx)).await;
+    link.tell(ToAgent::Command(Command::Submit(Box::new(spec)), tx)).await;
     match rx.await {
         Ok(Ok(())) => Accepted::Recorded,
         Ok(Err(Error::DuplicateJob(_))) => Accepted::AlreadyRunning,
@@ -178,7 +178,7 @@ async fn accept(link: &Link, payload: &[u8]) -> Accepted {
 
 async fn report_failed(link: &Link, job_id: JobId, error: String) {
     let report = JobReport::Status { job_id, state: JobState::Failed, error: Some(error), at_ms: unix_ms() };
-    link.tell(Request::Report(report)).await;
+    link.tell(ToAgent::Report(report)).await;
 }
 
 /// Plain-NATS intake while there is no `JOBS` stream; returns when the stream appears.

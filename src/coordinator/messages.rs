@@ -234,35 +234,8 @@ pub struct CancelJob {
     pub job_id: String,
 }
 
-/// `host.<id>.preload` and the recommendations endpoint (§3.11).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PreloadRecommendation {
-    /// Message type (`preload`).
-    #[serde(rename = "type", default)]
-    pub msg_type: Option<String>,
-    /// The Cargo.
-    pub workload_slug: String,
-    /// The model to fetch.
-    #[serde(default)]
-    pub model_url: Option<String>,
-    /// Its expected hash.
-    #[serde(default)]
-    pub model_hash: Option<String>,
-    /// Its runtime.
-    pub runtime_type: String,
-    /// Earnings estimate.
-    #[serde(default)]
-    pub estimated_earnings_per_job: Option<String>,
-    /// Jobs waiting for it.
-    #[serde(default)]
-    pub queued_demand: Option<u32>,
-    /// Demand score.
-    #[serde(default)]
-    pub demand_score: Option<u32>,
-    /// `high`, `normal`, …
-    #[serde(default)]
-    pub priority: Option<String>,
-}
+/// `host.<id>.preload` and the recommendations endpoint (§3.11); the model cache owns it.
+pub use crate::models::PreloadRecommendation;
 
 /// The body of `GET /api/v1/island/recommendations` (§11.3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -26,16 +26,40 @@ use tracing::{debug, error, info, warn};
 
 pub use heartbeat::build as build_heartbeat;
 
-use crate::agent::core::Request;
-use crate::agent::tasks::{Alive, spawn_named};
 use crate::api::{LinkState, LinkStatus, Status};
 use crate::config::Config;
 use crate::credentials::CredentialsPlace;
 use crate::jobs::JobReport;
+use crate::tasks::{Alive, spawn_named};
 
 /// What the owner is told when the server refuses the credentials.
 pub const AUTH_FAILED: &str = "authorization violation: the coordinator refused the credentials in \
      coordinator.nats_url; check the user and password (re-run the installer for a fresh config)";
+
+/// What the link tells the agent task, on a channel of its own (the link does not know the
+/// agent's other requests, so it sits below the agent).
+#[derive(Debug)]
+pub(crate) enum ToAgent {
+    /// A consumer command (a job to submit, a cancel), with where to send the result.
+    Command(crate::api::Command, tokio::sync::oneshot::Sender<crate::error::Result<()>>),
+    /// The link changed state.
+    Link(LinkStatus),
+    /// A pairing code arrived, or the coordinator said this Island is paired.
+    Pairing(crate::api::Pairing),
+    /// An interrupted job from the last run was reported to the coordinator.
+    InterruptedReported(crate::jobs::JobId),
+    /// The coordinator hinted at a model to preload.
+    PreloadHint(crate::models::PreloadRecommendation),
+    /// The coordinator's server takes messages up to this many bytes.
+    MaxMessageBytes(usize),
+    /// A report the link produced itself (a rejected job), to go out in order with the rest.
+    Report(JobReport),
+    /// Where the link found the credentials it connects with.
+    Credentials(CredentialsPlace),
+    /// A report of this job could not be delivered (larger than the server takes): the
+    /// job fails with this reason and, if it still runs, is stopped.
+    Undeliverable(crate::jobs::JobId, String),
+}
 
 /// Everything the link needs from the agent.
 pub(crate) struct LinkContext {
@@ -44,7 +68,7 @@ pub(crate) struct LinkContext {
     /// This Island's id.
     pub host_id: String,
     /// To the agent task.
-    pub requests: mpsc::Sender<Request>,
+    pub requests: mpsc::Sender<ToAgent>,
     /// The agent's status.
     pub status: watch::Receiver<Status>,
     /// Job reports to publish, in order.
@@ -71,7 +95,7 @@ pub(crate) struct Link {
     js: jetstream::Context,
     host_id: Arc<str>,
     config: Arc<Config>,
-    requests: mpsc::Sender<Request>,
+    requests: mpsc::Sender<ToAgent>,
     status: watch::Receiver<Status>,
     /// This connection's session: cancelled when the client dies or the agent stops.
     token: CancellationToken,
@@ -103,7 +127,7 @@ impl Link {
     }
 
     /// Tells the agent task something; a stopped agent is ignored (shutdown is under way).
-    async fn tell(&self, req: Request) {
+    async fn tell(&self, req: ToAgent) {
         let _ = self.requests.send(req).await;
     }
 }
@@ -173,14 +197,14 @@ async fn supervise(mut cx: LinkContext) {
     let mut backoff = FIRST_RETRY;
     let mut last = LinkState::Idle;
     let requests = cx.requests.clone();
-    let tell = |state, reason| requests.send(Request::Link(LinkStatus { state, reason }));
+    let tell = |state, reason| requests.send(ToAgent::Link(LinkStatus { state, reason }));
     let _ = tell(LinkState::Connecting, None).await;
     let mut known: Option<(Option<(String, String)>, CredentialsPlace)> = None;
     while !cx.token.is_cancelled() {
         if known.is_none() {
             cx.config = changed.borrow_and_update().clone();
             let found = credentials(&cx).await;
-            let _ = requests.send(Request::Credentials(found.1.clone())).await;
+            let _ = requests.send(ToAgent::Credentials(found.1.clone())).await;
             known = Some(found);
         }
         let cfg = cx.config.coordinator.clone();
@@ -303,7 +327,7 @@ async fn watch_events(
                 info!("Connected to NATS at {url}");
                 connected.send_modify(|n| *n += 1);
                 let max = link.client.server_info().max_payload;
-                link.tell(Request::MaxMessageBytes(max)).await;
+                link.tell(ToAgent::MaxMessageBytes(max)).await;
                 (LinkState::Connected, None)
             }
             async_nats::Event::Disconnected => (LinkState::Disconnected, Some("connection lost; reconnecting".into())),
@@ -323,6 +347,6 @@ async fn watch_events(
             }
             last = state;
         }
-        link.tell(Request::Link(LinkStatus { state, reason })).await;
+        link.tell(ToAgent::Link(LinkStatus { state, reason })).await;
     }
 }

@@ -19,9 +19,9 @@ use tokio::sync::{Mutex, mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, error, warn};
 
+use super::ToAgent;
 use super::messages::{JobImageOutput, JobOutput, JobProgress, JobStatus};
 use super::{Link, subjects};
-use crate::agent::core::Request;
 use crate::fsutil::unix_ms;
 use crate::jobs::{JobId, JobReport, JobState};
 
@@ -124,7 +124,7 @@ impl State {
         if !matches!(&item.report, JobReport::Status { state, .. } if state.is_final()) {
             self.lost.insert(job.clone(), reason.clone());
         }
-        link.tell(Request::Undeliverable(job, reason)).await;
+        link.tell(ToAgent::Undeliverable(job, reason)).await;
     }
 }
 
@@ -195,7 +195,7 @@ pub(super) async fn run(link: Link, shared: Shared, connected: watch::Receiver<u
         }
         st.queue.pop_front();
         if let Some(job_id) = item.forget {
-            link.tell(Request::InterruptedReported(job_id)).await;
+            link.tell(ToAgent::InterruptedReported(job_id)).await;
         }
     }
     if !link.root.is_cancelled() {

@@ -10,9 +10,9 @@ use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, info, warn};
 
+use super::ToAgent;
 use super::messages::{Capabilities, PairingRequest, PairingResponse, RegisterHost};
 use super::{Link, subjects};
-use crate::agent::core::Request;
 use crate::api::{Pairing, Status};
 use crate::config::HostConfig;
 use crate::fsutil::unix_ms;
@@ -136,13 +136,13 @@ async fn pair(link: &Link) -> Instant {
                 url: resp.pair_url,
                 expires_at_ms: Some(unix_ms() + expires_in.as_millis() as i64),
             };
-            link.tell(Request::Pairing(pairing)).await;
+            link.tell(ToAgent::Pairing(pairing)).await;
             // A new code once this one expires, while still unpaired.
             Instant::now() + expires_in.max(Duration::from_secs(1))
         }
         PairingResponse { error: Some(e), .. } if e.contains("already paired") => {
             info!("This Island is paired with an account");
-            link.tell(Request::Pairing(Pairing { paired: true, ..Pairing::default() })).await;
+            link.tell(ToAgent::Pairing(Pairing { paired: true, ..Pairing::default() })).await;
             Instant::now() + Duration::from_secs(365 * 24 * 3600)
         }
         other => {

@@ -1,13 +1,41 @@
-//! Jobs ("Cargos" to run): their ids, what an assignment says, the states a job passes
-//! through, and how one job is executed ([`executor`]).
-
-pub(crate) mod executor;
+//! Jobs ("Cargos" to run): their ids, what an assignment says, which runtime they ask
+//! for, the states a job passes through and the reports about them. Plain types: running
+//! one is the agent's (`agent::executor`), on a `runtimes::Runtime`.
 
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::runtimes::RuntimeKind;
+/// Which runtime a job asks for (`runtime_type` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuntimeKind {
+    /// A WASI preview 1 module.
+    Wasm,
+    /// A GGUF model through llama.cpp.
+    Llmcpp,
+    /// An ONNX model.
+    Onnx,
+    /// A diffusion image model.
+    Diffusers,
+    /// A Docker container; also any runtime name this Island does not know (as the
+    /// reference agent does).
+    #[default]
+    #[serde(other)]
+    Container,
+}
+
+impl fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RuntimeKind::Container => "container",
+            RuntimeKind::Wasm => "wasm",
+            RuntimeKind::Llmcpp => "llmcpp",
+            RuntimeKind::Onnx => "onnx",
+            RuntimeKind::Diffusers => "diffusers",
+        })
+    }
+}
 
 /// A job id, as the coordinator assigns it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -40,6 +40,37 @@ pub struct ModelCacheView {
     pub error: Option<String>,
 }
 
+/// A model the coordinator suggests preloading (`host.<id>.preload` and the
+/// recommendations endpoint, protocol §3.11).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreloadRecommendation {
+    /// Message type (`preload`).
+    #[serde(rename = "type", default)]
+    pub msg_type: Option<String>,
+    /// The Cargo.
+    pub workload_slug: String,
+    /// The model to fetch.
+    #[serde(default)]
+    pub model_url: Option<String>,
+    /// Its expected hash.
+    #[serde(default)]
+    pub model_hash: Option<String>,
+    /// Its runtime.
+    pub runtime_type: String,
+    /// Earnings estimate.
+    #[serde(default)]
+    pub estimated_earnings_per_job: Option<String>,
+    /// Jobs waiting for it.
+    #[serde(default)]
+    pub queued_demand: Option<u32>,
+    /// Demand score.
+    #[serde(default)]
+    pub demand_score: Option<u32>,
+    /// `high`, `normal`, …
+    #[serde(default)]
+    pub priority: Option<String>,
+}
+
 /// The handle on the model cache directory.
 #[derive(Debug, Clone)]
 pub struct ModelStore {

@@ -6,12 +6,10 @@ pub mod cargo_io;
 pub mod docker_probe;
 pub mod wasm;
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -19,36 +17,7 @@ pub use cargo_io::{CargoEvent, Usage};
 
 use crate::jobs::JobSpec;
 
-/// Which runtime a job asks for (`runtime_type` on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RuntimeKind {
-    /// A WASI preview 1 module.
-    Wasm,
-    /// A GGUF model through llama.cpp.
-    Llmcpp,
-    /// An ONNX model.
-    Onnx,
-    /// A diffusion image model.
-    Diffusers,
-    /// A Docker container; also any runtime name this Island does not know (as the
-    /// reference agent does).
-    #[default]
-    #[serde(other)]
-    Container,
-}
-
-impl fmt::Display for RuntimeKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RuntimeKind::Container => "container",
-            RuntimeKind::Wasm => "wasm",
-            RuntimeKind::Llmcpp => "llmcpp",
-            RuntimeKind::Onnx => "onnx",
-            RuntimeKind::Diffusers => "diffusers",
-        })
-    }
-}
+pub use crate::jobs::RuntimeKind;
 
 /// Why a Cargo did not run to a clean exit. The job's `failed` text is derived from this.
 #[derive(Debug, thiserror::Error)]

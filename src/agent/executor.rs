@@ -8,8 +8,8 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use super::{JobId, JobOutcome, JobReport, JobSpec, JobState};
 use crate::api::Event;
+use crate::jobs::{JobId, JobOutcome, JobReport, JobSpec, JobState};
 use crate::runtimes::{self, CargoEvent, CargoIo, Runtime, RuntimeKind};
 
 /// How many Cargo events may wait for the agent before the Cargo's writes wait.
