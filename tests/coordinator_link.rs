@@ -48,6 +48,18 @@ async fn start_linked(home: &TempHome, config: Config, runtime: std::sync::Arc<T
     agent
 }
 
+/// A linked agent that edits its home's config.toml (written by the test beforehand).
+async fn start_with_file(home: &TempHome, config: Config) -> AgentHandle {
+    Agent::builder(config)
+        .config_path(home.home.config_file())
+        .home(home.home.clone())
+        .hardware(test_hardware())
+        .connect()
+        .start()
+        .await
+        .expect("agent starts")
+}
+
 fn id_of(agent: &AgentHandle) -> String {
     agent.status().borrow().island_id.clone()
 }
@@ -677,15 +689,7 @@ async fn a_new_coordinator_url_from_the_owner_moves_the_link_there() {
     let path = home.home.config_file();
     std::fs::create_dir_all(home.home.root()).unwrap();
     std::fs::write(&path, format!("[coordinator]\nnats_url = \"{}\" # ours\n", first.nats_url())).unwrap();
-    let config = linked_config(&first);
-    let agent = Agent::builder(config)
-        .config_path(&path)
-        .home(home.home.clone())
-        .hardware(test_hardware())
-        .connect()
-        .start()
-        .await
-        .unwrap();
+    let agent = start_with_file(&home, linked_config(&first)).await;
     seen(&first, "a registration", |o| matches!(o, Observed::Registered(_)).then_some(())).await;
     let edit = island::config::ConfigEdit::SetNatsUrl(second.nats_url().to_string());
     agent.send(Command::EditConfig(vec![edit])).await.unwrap();
@@ -713,14 +717,7 @@ async fn the_host_name_is_registered_and_a_region_change_registers_again_at_once
     .unwrap();
     let mut config = linked_config(&double);
     config.host.name = Some("attic-pc".into());
-    let agent = Agent::builder(config)
-        .config_path(&path)
-        .home(home.home.clone())
-        .hardware(test_hardware())
-        .connect()
-        .start()
-        .await
-        .unwrap();
+    let agent = start_with_file(&home, config).await;
     let reg = seen(&double, "a registration", |o| match o {
         Observed::Registered(v) => Some(v.clone()),
         _ => None,

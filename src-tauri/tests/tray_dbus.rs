@@ -23,6 +23,23 @@ impl Drop for App {
     }
 }
 
+/// The app, hidden in the tray, with a home in `home` and heartbeats every second to
+/// `double`; its standard output goes to `stdout`.
+fn launch(home: &tempfile::TempDir, double: &CoordinatorDouble, stdout: Stdio) -> App {
+    let island_home = home.path().join(".island");
+    std::fs::create_dir_all(&island_home).unwrap();
+    std::fs::write(island_home.join("config.toml"), "[coordinator]\nheartbeat_interval = \"1s\"\n").unwrap();
+    App(Command::new(env!("CARGO_BIN_EXE_island-desktop"))
+        .arg("--hidden")
+        .env("HOME", home.path())
+        .env("ISLAND_HOME", &island_home)
+        .env("ISLAND_NATS_URL", double.nats_url())
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap())
+}
+
 #[test]
 fn the_tray_menu_pauses_hosting_and_quits_gracefully() {
     use island::devnet::services::{Service::*, present_or_skip};
@@ -33,18 +50,7 @@ fn the_tray_menu_pauses_hosting_and_quits_gracefully() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let double = rt.block_on(CoordinatorDouble::start(Default::default())).expect("nats-server on PATH");
     let home = tempfile::tempdir().unwrap();
-    let island_home = home.path().join(".island");
-    std::fs::create_dir_all(&island_home).unwrap();
-    std::fs::write(island_home.join("config.toml"), "[coordinator]\nheartbeat_interval = \"1s\"\n").unwrap();
-    let mut app = App(Command::new(env!("CARGO_BIN_EXE_island-desktop"))
-        .arg("--hidden")
-        .env("HOME", home.path())
-        .env("ISLAND_HOME", &island_home)
-        .env("ISLAND_NATS_URL", double.nats_url())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
+    let mut app = launch(&home, &double, Stdio::null());
     let dest = wait("the tray on D-Bus", || tray_connection(Some(app.0.id())));
     let menu = wait("a connected status line", || {
         let m = layout(&dest);
@@ -80,19 +86,8 @@ fn a_session_logout_sigterm_shuts_the_agent_down_gracefully() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let double = rt.block_on(CoordinatorDouble::start(Default::default())).expect("nats-server on PATH");
     let home = tempfile::tempdir().unwrap();
-    let island_home = home.path().join(".island");
-    std::fs::create_dir_all(&island_home).unwrap();
-    std::fs::write(island_home.join("config.toml"), "[coordinator]\nheartbeat_interval = \"1s\"\n").unwrap();
     let log = home.path().join("out.log");
-    let mut app = App(Command::new(env!("CARGO_BIN_EXE_island-desktop"))
-        .arg("--hidden")
-        .env("HOME", home.path())
-        .env("ISLAND_HOME", &island_home)
-        .env("ISLAND_NATS_URL", double.nats_url())
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
+    let mut app = launch(&home, &double, std::fs::File::create(&log).unwrap().into());
     let online = rt.block_on(double.wait_for(DEADLINE, |o| matches!(o, Observed::Heartbeat(_)).then_some(())));
     assert!(online.is_some(), "the app came online");
     // What a session manager sends at logout.
