@@ -58,6 +58,9 @@ pub(crate) enum Request {
     CredentialsChanged(Result<crate::credentials::CredentialsPlace>, oneshot::Sender<Result<()>>),
     /// A new look at the model cache.
     Models(crate::models::ModelCacheView),
+    /// The owner's settings were written off this task: the file's new configuration (or
+    /// why not), the write's sequence number, and where to answer.
+    ConfigEdited(Box<Result<Config>>, u64, oneshot::Sender<Result<()>>),
 }
 
 /// The link's messages are some of the agent's requests.
@@ -91,6 +94,10 @@ pub(crate) struct Core {
     pub requests: mpsc::WeakSender<Request>,
     pub config: Config,
     pub config_path: Option<PathBuf>,
+    /// Serializes writes of the config file (off this task) and numbers them.
+    pub config_writes: Arc<std::sync::Mutex<u64>>,
+    /// The number of the last write applied: an older one that finishes late is not applied.
+    pub config_applied: u64,
     pub state: StateStore,
     pub journal: Journal,
     pub history: History,
@@ -148,11 +155,13 @@ impl Core {
         match req {
             Request::Command(Command::SetCredentials(creds), reply) => self.set_credentials(creds, reply),
             Request::Command(Command::ClearCredentials, reply) => self.clear_credentials(reply),
+            Request::Command(Command::EditConfig(edits), reply) => self.edit_config(edits, reply),
             Request::Command(cmd, reply) => {
                 let result = self.on_command(cmd, updates);
                 let _ = reply.send(result);
             }
             Request::CredentialsChanged(result, reply) => self.credentials_changed(result, reply),
+            Request::ConfigEdited(result, seq, reply) => self.config_edited(*result, seq, reply),
             Request::BeginShutdown(reply) => {
                 self.stopping = true;
                 self.refresh_hosting();
@@ -215,16 +224,9 @@ impl Core {
                 info!(path = %path.display(), "Configuration reloaded");
                 Ok(())
             }
-            Command::EditConfig(edits) => {
-                let path = self.config_path.clone().ok_or(Error::NoConfigFile("change settings"))?;
-                let loaded = config::apply_edits(&path, &edits)?;
-                self.apply_config(loaded.config);
-                info!(path = %path.display(), changes = edits.len(), "Configuration changed and applied");
-                Ok(())
-            }
             Command::Submit(spec) => self.submit(*spec, updates),
-            Command::SetCredentials(_) | Command::ClearCredentials => {
-                unreachable!("credentials are changed off the agent task (on_request)")
+            Command::SetCredentials(_) | Command::ClearCredentials | Command::EditConfig(_) => {
+                unreachable!("credentials and settings are written off the agent task (on_request)")
             }
         }
     }
@@ -255,7 +257,7 @@ impl Core {
         self.publish();
     }
 
-    fn apply_config(&mut self, config: Config) {
+    pub(super) fn apply_config(&mut self, config: Config) {
         crate::logs::redact_secrets(config.secrets());
         let settings = SettingsView::new(&config, IslandHome::at(&self.home).model_cache_dir());
         self.status.send_modify(|s| {

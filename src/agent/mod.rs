@@ -5,6 +5,7 @@
 pub(crate) mod core;
 mod executor;
 mod hosting;
+mod owner_config;
 mod owner_credentials;
 mod periodic;
 
@@ -164,6 +165,8 @@ impl AgentBuilder {
             requests: req_tx.downgrade(),
             config: self.config,
             config_path: self.config_path,
+            config_writes: Arc::default(),
+            config_applied: 0,
             state,
             journal,
             history,
