@@ -211,7 +211,12 @@ async fn supervise(mut cx: LinkContext) {
         let url = cfg.nats_url.without_credentials();
         let creds = known.as_ref().and_then(|k| k.0.clone());
         let (options, events) = connect_options(&cfg, &cx.host_id, creds.as_ref());
-        match options.connect(url.as_str()).await {
+        // A connection attempt can take up to request_timeout; shutdown does not wait for it.
+        let attempt = tokio::select! {
+            () = cx.token.cancelled() => break,
+            r = options.connect(url.as_str()) => r,
+        };
+        match attempt {
             Ok(client) => {
                 backoff = FIRST_RETRY;
                 last = LinkState::Connected;
