@@ -9,6 +9,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::appender::Appender;
 use crate::fsutil::{unix_ms, write_replace};
 use crate::jobs::RuntimeKind;
 use crate::jobs::{JobId, JobState};
@@ -72,8 +73,8 @@ pub struct RecentWorkload {
 /// Owns the history file.
 #[derive(Debug)]
 pub struct History {
-    path: PathBuf,
-    file: std::fs::File,
+    /// Written by its own thread: the agent task never waits on the disk.
+    file: Appender,
     entries: Vec<HistoryEntry>,
 }
 
@@ -125,20 +126,17 @@ impl History {
             kept.push(b'\n');
         }
         write_replace(path, &kept).map_err(io_err(path))?;
-        let file = std::fs::OpenOptions::new().append(true).open(path).map_err(io_err(path))?;
-        Ok((History { path: path.to_path_buf(), file, entries }, warning))
+        let file = Appender::open(path).map_err(io_err(path))?;
+        Ok((History { file, entries }, warning))
     }
 
-    /// Adds a finished job.
-    ///
-    /// # Errors
-    /// [`StateError::Io`].
-    pub fn append(&mut self, entry: HistoryEntry) -> Result<(), StateError> {
+    /// Adds a finished job. A failed write is logged by the appender; the entry still counts
+    /// until the Island restarts.
+    pub fn append(&mut self, entry: HistoryEntry) {
         let mut line = serde_json::to_vec(&entry).expect("serializes");
         line.push(b'\n');
-        self.file.write_all(&line).map_err(io_err(&self.path))?;
+        self.file.append(line);
         self.entries.push(entry);
-        Ok(())
     }
 
     /// The kept entries, oldest first.
@@ -216,11 +214,11 @@ mod tests {
         let path = dir.path().join("history.jsonl");
         let now = unix_ms();
         let mut h = History::open(&path).unwrap().0;
-        h.append(entry("old", JobState::Succeeded, now - 2 * 86_400_000, Some("0.10"))).unwrap();
-        h.append(entry("a", JobState::Succeeded, now, Some("0.10"))).unwrap();
-        h.append(entry("b", JobState::Succeeded, now, Some("0.20"))).unwrap();
-        h.append(entry("c", JobState::Failed, now, Some("5"))).unwrap();
-        h.append(entry("d", JobState::Cancelled, now, None)).unwrap();
+        h.append(entry("old", JobState::Succeeded, now - 2 * 86_400_000, Some("0.10")));
+        h.append(entry("a", JobState::Succeeded, now, Some("0.10")));
+        h.append(entry("b", JobState::Succeeded, now, Some("0.20")));
+        h.append(entry("c", JobState::Failed, now, Some("5")));
+        h.append(entry("d", JobState::Cancelled, now, None));
         drop(h);
         let h = History::open(&path).unwrap().0;
         let e = h.earnings(now - 86_400_000);
@@ -235,7 +233,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.jsonl");
         let mut h = History::open(&path).unwrap().0;
-        h.append(entry("ancient", JobState::Succeeded, unix_ms() - (KEEP_DAYS + 1) * 86_400_000, None)).unwrap();
+        h.append(entry("ancient", JobState::Succeeded, unix_ms() - (KEEP_DAYS + 1) * 86_400_000, None));
         drop(h);
         assert!(History::open(&path).unwrap().0.entries().is_empty());
     }
@@ -245,7 +243,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.jsonl");
         let mut h = History::open(&path).unwrap().0;
-        h.append(entry("a", JobState::Succeeded, unix_ms(), None)).unwrap();
+        h.append(entry("a", JobState::Succeeded, unix_ms(), None));
         drop(h);
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"torn{\n{\"job_id\":1}\n").unwrap();
         let (h, warning) = History::open(&path).unwrap();

@@ -23,6 +23,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod appender;
 pub mod autostart;
 pub mod cli;
 pub mod config;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::appender::Appender;
 use crate::fsutil::{unix_ms, write_atomic, write_replace};
 use crate::jobs::JobId;
 use crate::jobs::RuntimeKind;
@@ -184,11 +185,11 @@ enum JournalLine {
 
 /// Owns `running-jobs.jsonl`: an append-only log of job starts and ends, so that recording
 /// a job costs an append rather than a file rewrite. It is compacted at start-up and when it
-/// grows; a torn last line (a crash mid-write) is ignored.
+/// grows; a torn last line (a crash mid-write) is ignored. Its writes are done by an
+/// [`Appender`] thread: the agent task that records jobs never waits on the disk.
 #[derive(Debug)]
 pub struct Journal {
-    path: PathBuf,
-    file: std::fs::File,
+    file: Appender,
     entries: Vec<JournalEntry>,
     lines: usize,
 }
@@ -223,58 +224,49 @@ impl Journal {
         entries.iter_mut().for_each(|e| e.interrupted = true);
         let warning =
             (bad > 0).then(|| format!("{bad} unreadable line(s) in the job journal {} were skipped", path.display()));
-        let file = Self::rewrite(path, &entries)?;
-        Ok((Journal { path: path.to_path_buf(), file, lines: entries.len(), entries }, warning))
+        write_replace(path, &Self::contents(&entries)).map_err(io_err(path))?;
+        let file = Appender::open(path).map_err(io_err(path))?;
+        Ok((Journal { file, lines: entries.len(), entries }, warning))
     }
 
-    /// Writes the journal anew with `entries` and opens it for appending.
-    fn rewrite(path: &Path, entries: &[JournalEntry]) -> Result<std::fs::File, StateError> {
+    /// The journal's text with only `entries`.
+    fn contents(entries: &[JournalEntry]) -> Vec<u8> {
         let mut text = Vec::new();
         for e in entries {
             serde_json::to_writer(&mut text, &JournalLine::Start(e.clone())).expect("serializes");
             text.push(b'\n');
         }
-        write_replace(path, &text).map_err(io_err(path))?;
-        std::fs::OpenOptions::new().append(true).open(path).map_err(io_err(path))
+        text
     }
 
-    fn append(&mut self, line: &JournalLine) -> Result<(), StateError> {
-        use std::io::Write;
+    fn append(&mut self, line: &JournalLine) {
         let mut bytes = serde_json::to_vec(line).expect("serializes");
         bytes.push(b'\n');
         // Not fsynced: it survives a process crash; a power cut ends the jobs anyway, and the
-        // coordinator's leases cover that case.
-        self.file.write_all(&bytes).map_err(io_err(&self.path))?;
+        // coordinator's leases cover that case. A failed write is logged by the appender; the
+        // job goes on (the lease also covers a crash that finds it unrecorded).
+        self.file.append(bytes);
         self.lines += 1;
         if self.lines > COMPACT_AFTER {
-            self.file = Self::rewrite(&self.path, &self.entries)?;
+            self.file.replace(Self::contents(&self.entries));
             self.lines = self.entries.len();
         }
-        Ok(())
     }
 
     /// Records a job that starts now.
-    ///
-    /// # Errors
-    /// [`StateError::Io`]; the job must not start unrecorded.
-    pub fn record(&mut self, entry: JournalEntry) -> Result<(), StateError> {
-        self.append(&JournalLine::Start(entry.clone()))?;
+    pub fn record(&mut self, entry: JournalEntry) {
         self.entries.retain(|e| e.job_id != entry.job_id);
-        self.entries.push(entry);
-        Ok(())
+        self.entries.push(entry.clone());
+        self.append(&JournalLine::Start(entry));
     }
 
     /// Forgets a job that finished (or an interrupted one that was reported).
-    ///
-    /// # Errors
-    /// [`StateError::Io`].
-    pub fn remove(&mut self, job_id: &JobId) -> Result<(), StateError> {
+    pub fn remove(&mut self, job_id: &JobId) {
         if !self.entries.iter().any(|e| &e.job_id == job_id) {
-            return Ok(());
+            return;
         }
-        self.append(&JournalLine::End(job_id.clone()))?;
         self.entries.retain(|e| &e.job_id != job_id);
-        Ok(())
+        self.append(&JournalLine::End(job_id.clone()));
     }
 
     /// Jobs that were running when the Island last stopped.
@@ -334,9 +326,9 @@ mod tests {
             started_at_ms: 1,
             interrupted: false,
         };
-        j.record(entry("a")).unwrap();
-        j.record(entry("b")).unwrap();
-        j.remove(&JobId::from("a")).unwrap();
+        j.record(entry("a"));
+        j.record(entry("b"));
+        j.remove(&JobId::from("a"));
         drop(j);
         let (j, warning) = Journal::open(&path).unwrap();
         assert!(warning.is_none());
@@ -349,5 +341,32 @@ mod tests {
         let (j, warning) = Journal::open(&path).unwrap();
         assert!(warning.unwrap().contains("1 unreadable line"));
         assert_eq!(j.interrupted().len(), 1);
+    }
+
+    #[test]
+    fn a_compaction_keeps_the_job_whose_start_triggered_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("running-jobs.jsonl");
+        let (mut j, _) = Journal::open(&path).unwrap();
+        let entry = |id: String| JournalEntry {
+            job_id: JobId::from(id.as_str()),
+            runtime: RuntimeKind::Wasm,
+            workload_id: None,
+            started_at_ms: 1,
+            interrupted: false,
+        };
+        j.record(entry("keep-1".into()));
+        j.record(entry("keep-2".into()));
+        for i in 0..(COMPACT_AFTER - 2) / 2 {
+            j.record(entry(format!("done-{i}")));
+            j.remove(&JobId::from(format!("done-{i}").as_str()));
+        }
+        // This start is line COMPACT_AFTER + 1: the journal is rewritten with it in.
+        j.record(entry("boundary".into()));
+        drop(j);
+        let (j, _) = Journal::open(&path).unwrap();
+        let ids: Vec<_> = j.interrupted().into_iter().map(|e| e.job_id.to_string()).collect();
+        assert_eq!(ids, ["keep-1", "keep-2", "boundary"]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 3);
     }
 }

@@ -193,7 +193,7 @@ async fn jobs_running_when_the_island_died_are_reported_after_restart() {
     wait_status(&agent, "lost running", |s| s.running.len() == 1).await;
     // A crash: the journal on disk still lists the job. Copy it before the clean shutdown
     // removes it, then put it back as a crash would have left it.
-    let journal = std::fs::read(home.home.journal_file()).unwrap();
+    let journal = wait_file_with(&home.home.journal_file(), "\"lost\"").await;
     agent.shutdown(Duration::ZERO).await;
     drop(agent);
     std::fs::write(home.home.journal_file(), journal).unwrap();

@@ -393,7 +393,7 @@ async fn a_job_running_when_the_island_died_is_reported_failed_after_restart() {
         .unwrap();
     wait_status(&agent, "crash running", |s| s.running.len() == 1).await;
     // What a crash leaves: the journal still lists the job (a clean stop would clear it).
-    let journal = std::fs::read(home.home.journal_file()).unwrap();
+    let journal = wait_file_with(&home.home.journal_file(), "\"crash\"").await;
     agent.shutdown(Duration::ZERO).await;
     drop(agent);
     std::fs::write(home.home.journal_file(), journal).unwrap();
@@ -440,7 +440,11 @@ async fn every_report_arrives_once_and_in_order_across_a_five_second_server_outa
             matches!(o, Observed::Status(s) if s.job_id == "outage" && s.state.is_final()).then_some(())
         })
         .await;
-    assert!(end.is_some(), "the final state arrived after the outage");
+    if end.is_none() {
+        let lines: Vec<String> =
+            log_hub().recent().into_iter().rev().take(60).map(|l| format!("{} {}", l.target, l.message)).collect();
+        panic!("the final state did not arrive after the outage; log lines, newest first: {lines:#?}");
+    }
     let (states, outputs) = job_trace(&double, "outage");
     assert_eq!(states, [JobState::Started, JobState::Streaming, JobState::Succeeded]);
     let seqs: Vec<u64> = outputs.iter().map(|o| o.0).collect();

@@ -17,9 +17,14 @@ async fn no_engine_is_missing_with_an_install_hint() {
         }
         other => panic!("expected Missing, got {other:?}"),
     }
-    // Nothing listens on a closed loopback port either.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    assert!(matches!(probe_at(&format!("tcp://127.0.0.1:{port}")).await, DockerStatus::Missing { .. }));
+    // Nothing listens on a closed loopback port either. The port stays bound (without a
+    // listen) while the probe runs, so no other test can take it meanwhile and answer.
+    let held = tokio::net::TcpSocket::new_v4().unwrap();
+    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = held.local_addr().unwrap().port();
+    let status = probe_at(&format!("tcp://127.0.0.1:{port}")).await;
+    assert!(matches!(status, DockerStatus::Missing { .. }), "{status:?}");
+    drop(held);
 }
 
 #[tokio::test]

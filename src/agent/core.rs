@@ -178,9 +178,7 @@ impl Core {
             }
             Request::Pairing(pairing) => self.on_pairing(pairing),
             Request::InterruptedReported(id) => {
-                if let Err(e) = self.journal.remove(&id) {
-                    warn!(job_id = %id, error = %e, "could not update the job journal");
-                }
+                self.journal.remove(&id);
                 self.publish();
             }
             Request::PreloadHint(hint) => {
@@ -321,7 +319,7 @@ impl Core {
             workload_id: spec.workload_id.clone(),
             started_at_ms,
             interrupted: false,
-        })?;
+        });
         let summary = JobSummary {
             id: spec.id.clone(),
             workload_id: spec.workload_id.clone(),
@@ -381,9 +379,7 @@ impl Core {
 
     fn on_finished(&mut self, id: JobId, outcome: JobOutcome) {
         let Some(job) = self.running.remove(&id) else { return };
-        if let Err(e) = self.journal.remove(&id) {
-            warn!(job_id = %id, error = %e, "could not update the job journal");
-        }
+        self.journal.remove(&id);
         match &outcome {
             JobOutcome::Succeeded => self.counters.succeeded += 1,
             JobOutcome::Failed(_) => self.counters.failed += 1,
@@ -413,9 +409,7 @@ impl Core {
             ended_at_ms: unix_ms(),
             price: price.map(|p| p.to_string()),
         };
-        if let Err(e) = self.history.append(entry) {
-            warn!(job_id = %job.id, error = %e, "could not record the job in the history");
-        }
+        self.history.append(entry);
     }
 
     fn report(&self, id: &JobId, state: JobState, error: Option<String>) {

@@ -164,6 +164,23 @@ pub async fn wait_log(text: &str) -> String {
     found.unwrap_or_else(|_| panic!("no log line with {text:?} within {DEADLINE:?}"))
 }
 
+/// Waits until the file at `path` contains `text` (files written by the agent's appender
+/// threads land a moment after the status says so), failing at the deadline.
+pub async fn wait_file_with(path: &Path, text: &str) -> Vec<u8> {
+    let found = tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let Ok(bytes) = std::fs::read(path)
+                && String::from_utf8_lossy(&bytes).contains(text)
+            {
+                return bytes;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("{} did not come to contain {text:?} within {DEADLINE:?}", path.display()))
+}
+
 pub async fn start_agent(home: &TempHome, config: Config, runtime: Arc<TestRuntime>) -> AgentHandle {
     Agent::builder(config)
         .home(home.home.clone())
