@@ -14,9 +14,58 @@ pub fn on_battery() -> Option<bool> {
         let out = std::process::Command::new("pmset").args(["-g", "batt"]).output().ok()?;
         parse_pmset(&String::from_utf8_lossy(&out.stdout))
     }
-    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+    #[cfg(windows)]
+    {
+        windows::on_battery()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
     {
         None
+    }
+}
+
+/// Windows' `SYSTEM_POWER_STATUS`: `ACLineStatus` (0 offline, 1 online, 255 unknown) and
+/// `BatteryFlag` (128: no system battery, 255: unknown). A machine without a system battery
+/// (a desktop, whatever its wireless mouse does) is never on battery.
+pub fn decode_windows(ac_line_status: u8, battery_flag: u8) -> Option<bool> {
+    const NO_SYSTEM_BATTERY: u8 = 128;
+    const UNKNOWN: u8 = 255;
+    if battery_flag == UNKNOWN || battery_flag & NO_SYSTEM_BATTERY != 0 {
+        return None;
+    }
+    match ac_line_status {
+        0 => Some(true),
+        1 => Some(false),
+        _ => None,
+    }
+}
+
+// The one foreign call: Windows has no file or command that tells the power state.
+#[cfg(windows)]
+#[allow(unsafe_code)]
+mod windows {
+    /// `SYSTEM_POWER_STATUS` (winbase.h).
+    #[repr(C)]
+    #[derive(Default)]
+    struct SystemPowerStatus {
+        ac_line_status: u8,
+        battery_flag: u8,
+        battery_life_percent: u8,
+        system_status_flag: u8,
+        battery_life_time: u32,
+        battery_full_life_time: u32,
+    }
+
+    #[link(name = "kernel32")]
+    unsafe extern "system" {
+        fn GetSystemPowerStatus(status: *mut SystemPowerStatus) -> i32;
+    }
+
+    pub fn on_battery() -> Option<bool> {
+        let mut status = SystemPowerStatus::default();
+        // SAFETY: the pointer is to a live, writable struct of the layout the call fills.
+        let ok = unsafe { GetSystemPowerStatus(&mut status) } != 0;
+        ok.then(|| super::decode_windows(status.ac_line_status, status.battery_flag)).flatten()
     }
 }
 
@@ -102,5 +151,16 @@ mod tests {
         assert_eq!(linux(d.path()), Some(false));
         assert_eq!(parse_pmset("Now drawing from 'Battery Power'\n -InternalBattery-0"), Some(true));
         assert_eq!(parse_pmset("Now drawing from 'AC Power'"), Some(false));
+    }
+
+    #[test]
+    fn windows_power_status_counts_only_a_system_battery() {
+        assert_eq!(decode_windows(1, 128), None, "a desktop: no system battery");
+        assert_eq!(decode_windows(0, 128), None, "no system battery, whatever the AC line says");
+        assert_eq!(decode_windows(0, 255), None, "unknown battery");
+        assert_eq!(decode_windows(0, 1), Some(true), "a laptop unplugged (battery high)");
+        assert_eq!(decode_windows(0, 2 | 8), Some(true), "unplugged, low and charging flag stale");
+        assert_eq!(decode_windows(1, 8), Some(false), "plugged in, charging");
+        assert_eq!(decode_windows(255, 1), None, "unknown AC line");
     }
 }
