@@ -578,6 +578,28 @@ async fn preload_hints_are_logged_and_kept_for_the_model_cache() {
 }
 
 #[tokio::test]
+async fn shutdown_does_not_wait_for_a_pull_in_flight_to_expire() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
+    let double = double().await;
+    let home = temp_home();
+    let mut config = linked_config(&double);
+    // A pull that outlives the time shutdown gives the link's tasks to stop.
+    config.coordinator.pull_wait = Duration::from_secs(120);
+    config.agent.cancel_grace = Duration::from_secs(1);
+    let agent = start_linked(&home, config, TestRuntime::new()).await;
+    // A job taken and done: the intake is in its pull loop and waits in the next pull.
+    double
+        .dispatch(&id_of(&agent), &json!({"job_id": "one", "input": {}, "lease_expires": 0, "runtime_type": "wasm"}))
+        .await
+        .unwrap();
+    assert_eq!(wait_final(&double, "one").await.state, JobState::Succeeded);
+    let report = agent.shutdown(Duration::ZERO).await;
+    assert!(report.forced.is_empty(), "tasks left running at shutdown: {:?}", report.forced);
+}
+
+#[tokio::test]
 async fn shutdown_reports_the_final_state_of_a_cancelled_job() {
     if !needs(&[Service::NatsServer]) {
         return;

@@ -99,8 +99,14 @@ async fn pull_loop(link: &Link, consumer: PullConsumer) {
                 continue;
             }
         };
-        // A pull is never abandoned half-way: jobs delivered to it would wait out ack_wait.
-        while let Some(msg) = batch.next().await {
+        // A pull is not abandoned half-way (jobs delivered to it would wait out ack_wait),
+        // except at shutdown, which does not wait for the pull to expire: what it would still
+        // deliver is offered again after ack_wait, to this Island or another.
+        loop {
+            let msg = tokio::select! {
+                () = link.root.cancelled() => return,
+                msg = batch.next() => match msg { Some(m) => m, None => break },
+            };
             match msg {
                 Ok(msg) => on_stream_message(link, msg).await,
                 Err(e) => {
