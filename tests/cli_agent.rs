@@ -25,7 +25,6 @@ fn the_agent_starts_logs_the_guides_lines_and_exits_0_on_sigterm() {
     agent.wait_line(&format!("Starting island v{}", island::VERSION));
     agent.wait_line("Created a new configuration at");
     agent.wait_line(&format!("Loaded configuration from {}", home.dir.path().join("config.toml").display()));
-    agent.wait_line("placeholder password");
     agent.wait_line("Detected capabilities: ");
     agent.wait_line("Agent running. Waiting for jobs...");
     agent.signal("TERM");
@@ -37,6 +36,31 @@ fn the_agent_starts_logs_the_guides_lines_and_exits_0_on_sigterm() {
     assert!(uuid::Uuid::parse_str(state["host_id"].as_str().unwrap()).is_ok());
     let log = std::fs::read_to_string(home.dir.path().join("logs/island.log")).unwrap();
     assert!(log.contains("Agent running. Waiting for jobs..."), "{log}");
+}
+
+#[test]
+fn without_credentials_the_agent_says_so_and_sends_nothing() {
+    let home = temp_home();
+    // The older template's placeholder password is in the file: it is never sent, and with no
+    // credentials stored the agent does not even try the coordinator (`.invalid` never resolves,
+    // so an attempt would show as a DNS failure).
+    std::fs::write(
+        home.dir.path().join("config.toml"),
+        "[coordinator]\nnats_url = \"tls://island:PASSWORD@coordinator.invalid:4222\"\n",
+    )
+    .unwrap();
+    let mut agent = Running::spawn({
+        let mut cmd = island(home.dir.path());
+        cmd.arg("--agent").env_remove("ISLAND_NATS_URL");
+        cmd
+    });
+    agent.wait_line("placeholder password, which is never sent");
+    agent.wait_line("Not connecting to tls://coordinator.invalid:4222: no credentials yet");
+    agent.wait_line("Agent running. Waiting for jobs...");
+    agent.signal("TERM");
+    let (code, out) = agent.wait_exit();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("cannot find") && !out.contains("Failed to connect"), "no attempt was made: {out}");
 }
 
 #[test]

@@ -14,10 +14,10 @@ use island::config::{self, Config};
 fn the_guides_template_parses_to_the_documented_defaults() {
     let (c, warnings) = config::parse(TEMPLATE, Path::new("config.toml")).expect("template is valid");
     let d = Config::default();
-    assert_eq!(c.host.name.as_deref(), Some("my-machine"));
+    assert_eq!(c.host.name, None, "the template's example name is commented out");
     assert_eq!(c.host.region, "auto");
     assert_eq!(c.coordinator.nats_url.without_credentials(), "tls://sail.archipelag.io:4222");
-    assert_eq!(c.coordinator.nats_url.credentials().map(|(u, _)| u.to_string()).as_deref(), Some("island"));
+    assert!(c.coordinator.nats_url.credentials().is_none(), "the template carries no password");
     assert_eq!(c.coordinator.api_url.as_ref().map(|u| u.as_str()), Some("https://app.archipelag.io"));
     assert_eq!(c.workload.llm_chat_image, "ghcr.io/archipelag-io/llm-chat:latest");
     assert!(c.workload.gpu_devices.is_empty());
@@ -41,8 +41,50 @@ fn the_guides_template_parses_to_the_documented_defaults() {
     expected.host = c.host.clone();
     expected.coordinator = c.coordinator.clone();
     assert_eq!(c, expected);
-    assert_eq!(warnings.len(), 1, "only the placeholder password is flagged: {warnings:?}");
-    assert!(warnings[0].contains("placeholder password"));
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn an_older_templates_placeholders_are_never_used() {
+    let old = TEMPLATE
+        .replace("tls://sail.archipelag.io:4222", "tls://island:PASSWORD@sail.archipelag.io:4222")
+        .replace("# name = \"my-machine\"", "name = \"my-machine\"");
+    let (c, warnings) = config::parse(&old, Path::new("config.toml")).expect("the older template is valid");
+    assert!(c.coordinator.nats_url.credentials().is_none(), "PASSWORD is never sent");
+    assert_eq!(c.coordinator.nats_url.expose(), "tls://sail.archipelag.io:4222");
+    assert_eq!(c.host.name, None, "the example name is not registered");
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("placeholder password") && warnings[0].contains("island credentials set"));
+    assert!(warnings[1].contains("my-machine"));
+}
+
+#[cfg(unix)]
+#[test]
+fn the_config_file_is_created_private_and_tightened_when_it_holds_a_password() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = temp_home();
+    let path = home.dir.path().join("config.toml");
+    config::init_file(&path).unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600, "created readable by its owner only");
+    config::apply_edits(&path, &[config::ConfigEdit::SetMemoryMb(2048)]).unwrap();
+    assert_eq!(mode(&path), 0o600, "an edit keeps it private");
+    // A file made by hand, readable by all, with a real password: tightened on load, and said.
+    std::fs::write(&path, "[coordinator]\nnats_url = \"tls://island:s3cret@example.org:4222\"\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let loaded = config::load(&path).unwrap();
+    assert_eq!(mode(&path), 0o600);
+    assert!(
+        loaded.warnings.iter().any(|w| w.contains("readable by others (mode 644)") && w.contains("mode 600")),
+        "{:?}",
+        loaded.warnings
+    );
+    assert!(config::load(&path).unwrap().warnings.is_empty(), "said once, when it was changed");
+    // Without a password, the owner's choice of mode stands.
+    std::fs::write(&path, "[coordinator]\nnats_url = \"tls://example.org:4222\"\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    config::load(&path).unwrap();
+    assert_eq!(mode(&path), 0o644);
 }
 
 /// Writes `text` as a config file and runs `island config check` on it.

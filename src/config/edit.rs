@@ -12,7 +12,7 @@ use super::host_controls::{Day, Hours};
 use super::load::{Loaded, load, parse};
 use super::template::TEMPLATE;
 use super::{Bounded, ConfigError, Price};
-use crate::fsutil::write_atomic;
+use crate::fsutil::write_private;
 
 /// One change to the configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +58,7 @@ pub fn init_file(path: &Path) -> Result<(), ConfigError> {
     if path.exists() {
         return Err(ConfigError::Exists { path: path.to_path_buf() });
     }
-    write_atomic(path, TEMPLATE.as_bytes()).map_err(|source| ConfigError::Write { path: path.to_path_buf(), source })
+    write_private(path, TEMPLATE.as_bytes()).map_err(|source| ConfigError::Write { path: path.to_path_buf(), source })
 }
 
 /// Applies `edits` to the file at `path` (the template when it does not exist yet), checks
@@ -83,7 +83,7 @@ pub fn apply_edits(path: &Path, edits: &[ConfigEdit]) -> Result<Loaded, ConfigEr
     }
     let new_text = doc.to_string();
     parse(&new_text, path)?;
-    write_atomic(path, new_text.as_bytes())
+    write_private(path, new_text.as_bytes())
         .map_err(|source| ConfigError::Write { path: path.to_path_buf(), source })?;
     load(path)
 }
@@ -145,9 +145,10 @@ fn apply(doc: &mut DocumentMut, edit: &ConfigEdit) -> Result<(), ConfigError> {
             let bad = |message| ConfigError::BadEdit { key: "coordinator.nats_url".into(), message };
             let new: NatsUrl = url.parse().map_err(bad)?;
             let old = doc.get("coordinator").and_then(|c| c.get("nats_url")).and_then(Item::as_str);
+            // The template's placeholder password is not carried over: it is never sent.
             let new = match old.and_then(|o| o.parse::<NatsUrl>().ok()) {
-                Some(old) => new.keeping_credentials_of(&old),
-                None => new,
+                Some(old) if !super::load::has_placeholder_password(&old) => new.keeping_credentials_of(&old),
+                _ => new,
             };
             set(doc, &["coordinator"], "nats_url", Some(new.expose().into()));
         }

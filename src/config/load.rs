@@ -28,10 +28,79 @@ pub struct Loaded {
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-    let (mut config, warnings) = parse(&text, path)?;
+    let (mut config, mut warnings) = parse(&text, path)?;
+    if config.coordinator.nats_url.credentials().is_some() {
+        warnings.extend(keep_private(path));
+    }
     env_overrides(&mut config, |k| std::env::var(k).ok())?;
     validate_overridden(&config)?;
     Ok(Loaded { config, path: path.to_path_buf(), warnings })
+}
+
+/// A config file with a password in it is made readable by its owner only (Unix), and the
+/// returned line says so; `None` when it already was (or on other systems).
+fn keep_private(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            return None;
+        }
+        let tightened = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700));
+        Some(match tightened {
+            Ok(()) => format!(
+                "{}: it holds the coordinator password and was readable by others (mode {mode:o}); \
+                 it is now readable by you only (mode {:o})",
+                path.display(),
+                mode & 0o700
+            ),
+            Err(e) => format!(
+                "{}: it holds the coordinator password and is readable by others (mode {mode:o}), \
+                 and could not be made private: {e}",
+                path.display()
+            ),
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// The template's example values: never sent to a server. An older template put a
+/// placeholder password in `coordinator.nats_url` and an example host name.
+const PLACEHOLDER_PASSWORD: &str = "PASSWORD";
+const PLACEHOLDER_NAME: &str = "my-machine";
+
+/// Whether `url` carries the template's placeholder password (never to be sent or kept).
+pub(super) fn has_placeholder_password(url: &super::NatsUrl) -> bool {
+    url.credentials().is_some_and(|(_, p)| p.expose() == PLACEHOLDER_PASSWORD)
+}
+
+/// Drops the template's example values from `config`, with a warning for each.
+fn drop_placeholders(config: &mut super::Config, path: &Path) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let url = &config.coordinator.nats_url;
+    if has_placeholder_password(url) {
+        config.coordinator.nats_url =
+            url.without_credentials().parse().expect("a valid URL stays valid without credentials");
+        warnings.push(format!(
+            "{}: `coordinator.nats_url` holds the template's placeholder password, which is never sent; \
+             Island connects with the credentials stored in the OS keyring (enter the ones from your \
+             dashboard in the window, or run `island credentials set`)",
+            path.display()
+        ));
+    }
+    if config.host.name.as_deref() == Some(PLACEHOLDER_NAME) {
+        config.host.name = None;
+        warnings.push(format!(
+            "{}: `host.name` is the template's example \"{PLACEHOLDER_NAME}\"; this computer's name is used instead",
+            path.display()
+        ));
+    }
+    warnings
 }
 
 /// Validates the configuration after the environment overrides: the file alone passed, so
@@ -82,13 +151,8 @@ pub fn parse(text: &str, path: &Path) -> Result<(Config, Vec<String>), ConfigErr
     }
     unknown.sort_by_key(|k| key_span_of(&doc, k).map(|s| s.start));
     let mut warnings: Vec<String> = unknown.iter().map(|k| unknown_key_warning(k, &doc, text, path)).collect();
-    if config.coordinator.nats_url.credentials().is_some_and(|(_, p)| p.expose() == "PASSWORD") {
-        warnings.push(format!(
-            "{}: `coordinator.nats_url` still holds the template's placeholder password; \
-             put in the password your installer or coordinator gave you",
-            path.display()
-        ));
-    }
+    let mut config = config;
+    warnings.extend(drop_placeholders(&mut config, path));
     Ok((config, warnings))
 }
 

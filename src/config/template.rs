@@ -6,11 +6,11 @@
 pub const TEMPLATE: &str = r#"# Archipelag.io Island Configuration
 
 [host]
-name = "my-machine"    # Friendly name for this Island
+# name = "my-machine"  # Friendly name for this Island (default: this computer's name)
 region = "auto"        # Auto-detect region, or set manually (e.g. "eu-west")
 
 [coordinator]
-nats_url = "tls://island:PASSWORD@sail.archipelag.io:4222"
+nats_url = "tls://sail.archipelag.io:4222"   # Credentials go to the OS keyring: the window's first screen, or `island credentials set`
 api_url = "https://app.archipelag.io"   # For demand-driven preloading
 
 [workload]
