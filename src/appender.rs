@@ -6,7 +6,7 @@
 //! everything asked for is written, so a graceful shutdown loses nothing.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 
 use tracing::error;
@@ -81,7 +81,7 @@ fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
     std::fs::OpenOptions::new().create(true).append(true).open(path)
 }
 
-fn write_loop(path: &PathBuf, mut file: std::fs::File, ops: &mpsc::Receiver<Op>) {
+fn write_loop(path: &Path, mut file: std::fs::File, ops: &mpsc::Receiver<Op>) {
     while let Ok(op) = ops.recv() {
         let result = match op {
             Op::Append(bytes) => file.write_all(&bytes),
