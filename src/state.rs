@@ -58,6 +58,10 @@ pub struct IdentityState {
     /// Hosting was paused by the owner; kept across restarts.
     #[serde(default)]
     pub paused: bool,
+    /// This Island has connected to a coordinator at least once (the window's first run
+    /// ends with it).
+    #[serde(default)]
+    pub connected_once: bool,
 }
 
 impl IdentityState {
@@ -68,6 +72,7 @@ impl IdentityState {
             account_id: None,
             paired_at: None,
             paused: false,
+            connected_once: false,
         }
     }
 }

@@ -541,7 +541,7 @@ async fn a_wrong_password_is_reported_and_the_island_keeps_retrying() {
     let agent =
         Agent::builder(config).home(home.home.clone()).hardware(test_hardware()).connect().start().await.unwrap();
     let s = wait_status(&agent, "auth failure", |s| s.link.state == LinkState::AuthFailed).await;
-    assert!(s.link.reason.as_deref().unwrap().contains("check the user and password"), "{:?}", s.link);
+    assert!(s.link.reason.as_deref().unwrap().contains("refused the user name or password"), "{:?}", s.link);
     wait_log("authorization violation").await;
     // The Island keeps trying: once the server takes these credentials, it connects.
     double.stop_server();

@@ -11,9 +11,9 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use super::executor::{ExecContext, JobUpdate, execute};
-use crate::api::{Command, Counters, Event, HostingState, JobSummary, LinkStatus, Pairing, Status};
+use crate::api::{Command, Counters, Event, HostingState, JobSummary, LinkState, LinkStatus, Pairing, Setup, Status};
 use crate::config::{self, Config, SettingsView};
-use crate::coordinator::ToAgent;
+use crate::coordinator::{LinkConfig, ToAgent};
 use crate::error::{Error, Result};
 use crate::fsutil::unix_ms;
 use crate::hardware::Sample;
@@ -123,11 +123,19 @@ pub(crate) struct Core {
     pub home: PathBuf,
     /// The configuration the coordinator link connects with; it reconnects when this
     /// notifies (new credentials, a changed `[coordinator]` section).
-    pub link_config: watch::Sender<Config>,
+    pub link_config: watch::Sender<LinkConfig>,
     /// Where the model scan looks; follows `model_cache.cache_dir`.
     pub model_dir: watch::Sender<PathBuf>,
     pub max_message_bytes: usize,
+    /// The last minutes of live figures, for the window's charts.
+    pub recent: crate::hardware::recent::Recent,
     pub preload_hints: Vec<PreloadRecommendation>,
+}
+
+/// The parts of the status worked out from the rest.
+fn derive(s: &mut Status, connected_once: bool) {
+    s.refresh_headline();
+    s.setup = Setup::of(s, connected_once);
 }
 
 /// Preload hints kept for the model cache (the newest per Cargo).
@@ -172,10 +180,7 @@ impl Core {
                 let _ = reply.send(ids);
             }
             Request::Usage(sample) => self.on_sample(sample),
-            Request::Link(link) => {
-                self.status.send_modify(|s| s.link = link.clone());
-                let _ = self.events.send(Event::Link(link));
-            }
+            Request::Link(link) => self.on_link(link),
             Request::Pairing(pairing) => self.on_pairing(pairing),
             Request::InterruptedReported(id) => {
                 self.journal.remove(&id);
@@ -232,12 +237,36 @@ impl Core {
     /// Sets one field of the status, waking watchers only when its value changed (the link
     /// and the model scan report the same thing again and again).
     fn set_status_field<T: PartialEq>(&self, field: impl FnOnce(&mut Status) -> &mut T, value: T) {
+        let connected_once = self.state.get().connected_once;
         self.status.send_if_modified(|s| {
             let slot = field(s);
             let changed = *slot != value;
             *slot = value;
+            if changed {
+                derive(s, connected_once);
+            }
             changed
         });
+    }
+
+    /// Changes the status and what is derived from it (the headline, the first-run step).
+    pub(super) fn modify_status(&self, change: impl FnOnce(&mut Status)) {
+        let connected_once = self.state.get().connected_once;
+        self.status.send_modify(|s| {
+            change(s);
+            derive(s, connected_once);
+        });
+    }
+
+    fn on_link(&mut self, link: LinkStatus) {
+        if link.state == LinkState::Connected
+            && !self.state.get().connected_once
+            && let Err(e) = self.state.update(|s| s.connected_once = true)
+        {
+            warn!(error = %e, "could not record the first connection");
+        }
+        self.modify_status(|s| s.link = link.clone());
+        let _ = self.events.send(Event::Link(link));
     }
 
     fn on_pairing(&mut self, pairing: Pairing) {
@@ -251,22 +280,23 @@ impl Core {
                 warn!(error = %e, "could not record the pairing");
             }
         }
-        self.status.send_modify(|s| s.pairing = pairing);
+        self.modify_status(|s| s.pairing = pairing);
         self.publish();
     }
 
     pub(super) fn apply_config(&mut self, config: Config) {
         crate::logs::redact_secrets(config.secrets());
         let settings = SettingsView::new(&config, IslandHome::at(&self.home).model_cache_dir());
-        self.status.send_modify(|s| {
+        self.modify_status(|s| {
             s.hardware.select_gpus(&config.workload.gpu_devices);
             s.settings = settings;
         });
         // The link reconnects only when what it connects or registers with changed: a new
         // host name or region is registered again on the new connection.
         self.link_config.send_if_modified(|c| {
-            let reconnect = c.coordinator != config.coordinator || c.host != config.host;
-            *c = config.clone();
+            let reconnect = c.config.coordinator != config.coordinator || c.config.host != config.host;
+            c.config = config.clone();
+            c.generation += u64::from(reconnect);
             reconnect
         });
         let model_dir =
@@ -423,14 +453,20 @@ impl Core {
         let identity = self.state.get();
         let island_id = self.config.host_id.clone().unwrap_or_else(|| identity.host_id.clone());
         let paired = identity.paired;
-        self.status.send_modify(|s| {
+        self.modify_status(|s| {
             s.island_id = island_id;
             s.pairing.paired |= paired;
             s.pricing = self.config.pricing.clone();
             s.preload_hints = self.preload_hints.clone();
             s.hosting = self.hosting;
-            s.pause_reason =
-                if self.manual_paused { Some("paused by the owner".to_string()) } else { self.auto_pause.clone() };
+            s.owner_paused = self.manual_paused;
+            s.pause_reason = if self.stopping {
+                Some("Island is stopping".to_string())
+            } else if self.manual_paused {
+                Some("paused by the owner".to_string())
+            } else {
+                self.auto_pause.clone()
+            };
             s.gpu_hold = self.gpu_hold.clone();
             s.running = self.running.values().map(|j| j.summary.clone()).collect();
             s.interrupted = self.journal.interrupted().into_iter().map(|e| e.job_id).collect();

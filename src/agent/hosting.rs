@@ -37,6 +37,7 @@ impl Core {
 
     /// Applies a metrics sample and the owner's protections it drives.
     pub(super) fn on_sample(&mut self, sample: Sample) {
+        self.recent.push(crate::fsutil::unix_ms(), &sample);
         let fault = sample
             .failed
             .as_ref()
@@ -75,7 +76,7 @@ impl Core {
             self.refresh_hosting();
             return;
         }
-        self.status.send_modify(|s| {
+        self.modify_status(|s| {
             s.hardware.usage = sample.usage;
             for (index, live) in &sample.gpus {
                 if let Some(g) = s.hardware.gpus.iter_mut().find(|g| g.index == *index) {
@@ -97,7 +98,7 @@ impl Core {
             Some(m) => error!("{m}"),
             None => info!("{kind:?} works again"),
         }
-        self.status.send_modify(|s| {
+        self.modify_status(|s| {
             s.faults.retain(|f| f.kind != kind);
             if let Some(message) = message {
                 s.faults.push(Fault { kind, message });

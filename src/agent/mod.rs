@@ -2,6 +2,7 @@
 //! task (the one owner of jobs, identity and hosting state) and its small periodic tasks;
 //! the cloneable [`AgentHandle`] is all a consumer holds.
 
+mod connect;
 pub(crate) mod core;
 mod executor;
 mod hosting;
@@ -23,7 +24,7 @@ use self::core::{Core, Request};
 use self::periodic::{detect_hardware, forward_logs, metrics_task, scan_models};
 use crate::api::{Command, Counters, Event, HostingState, LogLine, ShutdownReport, Status};
 use crate::config::Config;
-use crate::coordinator::{self, LinkContext};
+use crate::coordinator::{self, LinkConfig, LinkContext};
 use crate::error::{Error, Result};
 use crate::hardware::Hardware;
 use crate::home::{HomeLock, IslandHome};
@@ -158,9 +159,11 @@ impl AgentBuilder {
         let mut runtime_names: Vec<String> = runtimes.keys().map(|k| k.to_string()).collect();
         runtime_names.sort();
         let (reports_tx, reports_rx) = mpsc::unbounded_channel();
-        let (link_config_tx, link_config_rx) = watch::channel(self.config.clone());
+        let (link_config_tx, link_config_rx) =
+            watch::channel(LinkConfig { generation: 0, config: self.config.clone() });
         let link_config = self.link.then(|| self.config.clone());
         let (model_dir_tx, model_dir_rx) = watch::channel(cache_dir.clone());
+        let recent = crate::hardware::recent::Recent::default();
         let core = Core {
             requests: req_tx.downgrade(),
             config: self.config,
@@ -189,6 +192,7 @@ impl AgentBuilder {
             link_config: link_config_tx,
             model_dir: model_dir_tx,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            recent: recent.clone(),
             preload_hints: Vec::new(),
         };
         if paused {
@@ -211,7 +215,7 @@ impl AgentBuilder {
                 reports: reports_rx,
                 runtimes: runtime_names,
                 home: self.home.root().to_path_buf(),
-                reconnect: link_config_rx,
+                reconnect: link_config_rx.clone(),
                 token: root.clone(),
                 tracker: tracker.clone(),
                 alive: alive.clone(),
@@ -237,6 +241,8 @@ impl AgentBuilder {
                 alive,
                 cancel_grace,
                 logs: self.logs,
+                link_config: link_config_rx,
+                recent,
                 _lock: lock,
             }),
         })
@@ -266,6 +272,9 @@ struct Inner {
     alive: Alive,
     cancel_grace: Duration,
     logs: Option<LogHub>,
+    /// The link's configuration as the agent last changed it (its generation).
+    link_config: watch::Receiver<LinkConfig>,
+    recent: crate::hardware::recent::Recent,
     _lock: HomeLock,
 }
 
@@ -307,6 +316,11 @@ impl AgentHandle {
     /// The recent log lines (oldest first), when the agent was given a log hub.
     pub fn recent_logs(&self) -> Vec<LogLine> {
         self.inner.logs.as_ref().map(LogHub::recent).unwrap_or_default()
+    }
+
+    /// The live figures of the last minutes (oldest first), for charts that open now.
+    pub fn recent_figures(&self) -> Vec<crate::hardware::recent::Point> {
+        self.inner.recent.points()
     }
 
     /// Whether the agent has been shut down (or is shutting down).

@@ -65,8 +65,8 @@ impl Core {
     /// with them.
     pub(super) fn credentials_changed(&mut self, result: Result<CredentialsPlace>, reply: oneshot::Sender<Result<()>>) {
         let result = result.map(|place| {
-            self.status.send_modify(|s| s.credentials = place);
-            self.link_config.send_modify(|_| {});
+            self.modify_status(|s| s.credentials = place);
+            self.link_config.send_modify(|c| c.generation += 1);
         });
         let _ = reply.send(result);
     }

@@ -14,6 +14,12 @@ use crate::jobs::{JobId, JobSpec, JobState};
 use crate::models::PreloadRecommendation;
 use crate::runtimes::RuntimeKind;
 
+mod headline;
+mod link;
+
+pub use headline::{Headline, HeadlineKind, Setup};
+pub use link::{LinkProblem, LinkState, LinkStatus};
+
 /// What a consumer can ask of the agent.
 #[derive(Debug, Clone)]
 pub enum Command {
@@ -84,6 +90,14 @@ pub struct Status {
     pub version: String,
     /// The coordinator link.
     pub link: LinkStatus,
+    /// What the Island is doing, in one line: the window's badge and Hosting card and the
+    /// tray's status line all show this, so they never disagree. Kept by the agent with
+    /// every change ([`Status::refresh_headline`]).
+    pub headline: Headline,
+    /// How far the first run got: the window leads with the next step until it is done.
+    pub setup: Setup,
+    /// The owner paused hosting (as opposed to an automatic pause).
+    pub owner_paused: bool,
     /// Pairing with the owner's account.
     pub pairing: Pairing,
     /// Whether jobs are taken.
@@ -129,7 +143,10 @@ impl Status {
         Status {
             island_id,
             version: crate::VERSION.to_string(),
-            link: LinkStatus { state: LinkState::Idle, reason: Some("no coordinator link is running".into()) },
+            link: LinkStatus::new(LinkState::Idle, Some("no coordinator link is running".into())),
+            headline: Headline::default(),
+            setup: Setup::Done,
+            owner_paused: false,
             pairing: Pairing::default(),
             hosting: HostingState::Hosting,
             pause_reason: None,
@@ -169,32 +186,6 @@ pub enum FaultKind {
     HardwareDetection,
     /// Live machine figures cannot be read: GPU jobs wait (temperatures unknown).
     Metrics,
-}
-
-/// The state of the coordinator link, with the reason when it is not connected.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LinkStatus {
-    /// The state.
-    pub state: LinkState,
-    /// Why, in words for the owner (for example "authorization violation: check the
-    /// credentials in coordinator.nats_url").
-    pub reason: Option<String>,
-}
-
-/// Coordinator link states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LinkState {
-    /// No link is running (not started yet, or this build has none).
-    Idle,
-    /// Connecting for the first time.
-    Connecting,
-    /// Connected to the coordinator.
-    Connected,
-    /// Lost; the client library is reconnecting.
-    Disconnected,
-    /// The server refused the credentials.
-    AuthFailed,
 }
 
 /// Pairing of this Island with an owner account.

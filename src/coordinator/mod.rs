@@ -11,6 +11,7 @@ mod heartbeat;
 mod intake;
 pub mod messages;
 mod outbox;
+mod problem;
 mod session;
 pub mod subjects;
 
@@ -26,15 +27,23 @@ use tracing::{debug, error, info, warn};
 
 pub use heartbeat::build as build_heartbeat;
 
-use crate::api::{LinkState, LinkStatus, Status};
+use crate::api::{LinkProblem, LinkState, LinkStatus, Status};
 use crate::config::Config;
 use crate::credentials::CredentialsPlace;
 use crate::jobs::JobReport;
 use crate::tasks::{Alive, spawn_named};
 
-/// What the owner is told when the server refuses the credentials.
-pub const AUTH_FAILED: &str = "authorization violation: the coordinator refused the credentials in \
-     coordinator.nats_url; check the user and password (re-run the installer for a fresh config)";
+/// The configuration the link connects with, numbered by the agent at every change the
+/// link must act on (new credentials, another coordinator, a new name or region): each
+/// state the link reports names the change it comes from, so the owner's "Connect" can
+/// wait for the outcome of its own change and not an earlier one's.
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    /// Counts the changes, from 0.
+    pub generation: u64,
+    /// The configuration.
+    pub config: Config,
+}
 
 /// What the link tells the agent task, on a channel of its own (the link does not know the
 /// agent's other requests, so it sits below the agent).
@@ -79,7 +88,7 @@ pub(crate) struct LinkContext {
     pub home: std::path::PathBuf,
     /// The agent's configuration; notifies when the owner stores or clears credentials or
     /// changes the `[coordinator]` section: the link reconnects with them.
-    pub reconnect: watch::Receiver<Config>,
+    pub reconnect: watch::Receiver<LinkConfig>,
     /// Cancelled at shutdown.
     pub token: CancellationToken,
     /// Where the link's tasks are tracked.
@@ -197,53 +206,63 @@ async fn supervise(mut cx: LinkContext) {
     let mut backoff = FIRST_RETRY;
     let mut last = LinkState::Idle;
     let requests = cx.requests.clone();
-    let tell = |state, reason| requests.send(ToAgent::Link(LinkStatus { state, reason }));
-    let _ = tell(LinkState::Connecting, None).await;
+    let tell = |status: LinkStatus| requests.send(ToAgent::Link(status));
     let mut known: Option<(Option<(String, String)>, CredentialsPlace)> = None;
+    let mut generation = 0u64;
     while !cx.token.is_cancelled() {
         if known.is_none() {
-            cx.config = changed.borrow_and_update().clone();
+            let latest = changed.borrow_and_update().clone();
+            (cx.config, generation) = (latest.config, latest.generation);
             let found = credentials(&cx).await;
             let _ = requests.send(ToAgent::Credentials(found.1.clone())).await;
             known = Some(found);
         }
         let cfg = cx.config.coordinator.clone();
-        let url = cfg.nats_url.without_credentials();
         let creds = known.as_ref().and_then(|k| k.0.clone());
+        // The coordinator needs credentials (only one on this machine, a devnet, may do
+        // without): without them, say so and wait for the owner rather than try.
+        if creds.is_none() && !problem::is_local(&cfg.nats_url) {
+            if last != LinkState::NoCredentials {
+                warn!("Not connecting to {}: no credentials yet", cfg.nats_url);
+                last = LinkState::NoCredentials;
+            }
+            let _ = tell(problem::no_credentials(generation)).await;
+            tokio::select! {
+                () = cx.token.cancelled() => break,
+                r = changed.changed() => if r.is_err() { break },
+            }
+            known = None;
+            continue;
+        }
+        let _ = tell(LinkStatus { generation, ..LinkStatus::new(LinkState::Connecting, None) }).await;
         let (options, events) = connect_options(&cfg, &cx.host_id, creds.as_ref());
+        let url = cfg.nats_url.without_credentials();
         // A connection attempt can take up to request_timeout; shutdown does not wait for it.
-        let attempt = tokio::select! {
+        let connected = tokio::select! {
             () = cx.token.cancelled() => break,
             r = options.connect(url.as_str()) => r,
         };
-        match attempt {
+        match connected {
             Ok(client) => {
                 backoff = FIRST_RETRY;
                 last = LinkState::Connected;
-                if run_session(&cx, client, events, outbox.clone(), &mut changed).await {
+                if run_session(&cx, client, events, outbox.clone(), &mut changed, generation).await {
                     known = None;
                 }
             }
             Err(e) => {
-                let auth = matches!(
-                    e.kind(),
-                    async_nats::ConnectErrorKind::AuthorizationViolation | async_nats::ConnectErrorKind::Authentication
-                );
-                let (state, reason) = if auth {
-                    (LinkState::AuthFailed, AUTH_FAILED.to_string())
-                } else {
-                    (LinkState::Disconnected, format!("cannot reach the coordinator at {}: {e}", cfg.nats_url))
-                };
-                if state != last {
-                    if auth {
-                        error!("Failed to connect to NATS at {}: {AUTH_FAILED}", cfg.nats_url);
+                let status = problem::connect_failed(&e, &cfg.nats_url, generation);
+                if status.state != last {
+                    let reason = status.reason.as_deref().unwrap_or_default();
+                    if status.state == LinkState::AuthFailed {
+                        error!("Failed to connect to NATS at {}: {reason} ({e})", cfg.nats_url);
                     } else {
-                        warn!("Failed to connect to NATS at {}: {e}; retrying", cfg.nats_url);
+                        warn!("Failed to connect to NATS at {}: {reason} ({e}); retrying", cfg.nats_url);
                     }
-                    last = state;
+                    last = status.state;
                 }
-                debug!(retry_in = ?backoff, "connection attempt failed");
-                let _ = tell(state, Some(reason)).await;
+                debug!(retry_in = ?backoff, error = %e, "connection attempt failed");
+                let _ = tell(status).await;
                 let owner_changed = tokio::select! {
                     () = cx.token.cancelled() => false,
                     () = tokio::time::sleep(backoff) => false,
@@ -271,7 +290,8 @@ async fn run_session(
     client: Client,
     events: mpsc::UnboundedReceiver<async_nats::Event>,
     outbox: outbox::Shared,
-    reconnect: &mut watch::Receiver<Config>,
+    reconnect: &mut watch::Receiver<LinkConfig>,
+    generation: u64,
 ) -> bool {
     let cfg = &cx.config.coordinator;
     let mut js = jetstream::new(client.clone());
@@ -299,7 +319,7 @@ async fn run_session(
     spawn_named(&tracker, a, "job intake", intake::run(link.clone()));
     spawn_named(&tracker, a, "outbox", outbox::run(link.clone(), outbox, connected_rx));
     let owner_changed = tokio::select! {
-        () = watch_events(link, events, connected_tx) => false,
+        () = watch_events(link, events, connected_tx, generation) => false,
         // The owner changed the credentials: this connection ends and a new one uses them.
         _ = reconnect.changed() => {
             info!("Coordinator settings, credentials, host name or region changed; reconnecting to register again");
@@ -319,6 +339,7 @@ async fn watch_events(
     link: Link,
     mut events: mpsc::UnboundedReceiver<async_nats::Event>,
     connected: watch::Sender<u64>,
+    generation: u64,
 ) {
     let url = link.config.coordinator.nats_url.clone();
     let mut last = LinkState::Connecting;
@@ -327,31 +348,37 @@ async fn watch_events(
             () = link.root.cancelled() => return,
             e = events.recv() => match e { Some(e) => e, None => return },
         };
-        let (state, reason) = match &event {
+        let status = match &event {
             async_nats::Event::Connected => {
                 info!("Connected to NATS at {url}");
                 connected.send_modify(|n| *n += 1);
                 let max = link.client.server_info().max_payload;
                 link.tell(ToAgent::MaxMessageBytes(max)).await;
-                (LinkState::Connected, None)
+                LinkStatus::new(LinkState::Connected, None)
             }
-            async_nats::Event::Disconnected => (LinkState::Disconnected, Some("connection lost; reconnecting".into())),
+            async_nats::Event::Disconnected => LinkStatus {
+                problem: Some(LinkProblem::Lost),
+                action: Some("Island reconnects by itself; check the internet connection if this lasts.".into()),
+                ..LinkStatus::new(LinkState::Disconnected, Some("connection lost; reconnecting".into()))
+            },
             async_nats::Event::ServerError(async_nats::ServerError::AuthorizationViolation) => {
-                (LinkState::AuthFailed, Some(AUTH_FAILED.to_string()))
+                let refused = async_nats::ConnectError::new(async_nats::ConnectErrorKind::AuthorizationViolation);
+                problem::connect_failed(&refused, &url, generation)
             }
             other => {
                 debug!(event = %other, "NATS event");
                 continue;
             }
         };
+        let state = status.state;
         if state != last {
             match state {
-                LinkState::AuthFailed => error!("NATS at {url}: {AUTH_FAILED}"),
+                LinkState::AuthFailed => error!("NATS at {url}: {}", status.reason.as_deref().unwrap_or_default()),
                 LinkState::Disconnected => warn!("Disconnected from NATS at {url}; reconnecting"),
                 _ => {}
             }
             last = state;
         }
-        link.tell(ToAgent::Link(LinkStatus { state, reason })).await;
+        link.tell(ToAgent::Link(LinkStatus { generation, ..status })).await;
     }
 }

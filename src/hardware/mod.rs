@@ -6,6 +6,7 @@
 pub mod bandwidth;
 mod nvml;
 pub mod power;
+pub mod recent;
 
 use std::path::{Path, PathBuf};
 
