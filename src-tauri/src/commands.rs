@@ -1,7 +1,7 @@
 //! The commands the window may call: each forwards to the core's handle (or a core
 //! function) and turns a core error into `{code, message}` for `ui/js/api.js`.
 
-use island::api::{Command, LogLine, Status};
+use island::api::{Command, LinkStatus, LogLine, Status};
 use island::config::{ConfigEdit, Price, SettingsForm};
 use island::credentials::Credentials;
 use island::jobs::JobId;
@@ -45,6 +45,12 @@ pub fn open_pairing_page(agent: State<'_, AgentHandle>) -> R<()> {
     let url = pairing.browser_url()?;
     open::that_detached(url)
         .map_err(|e| UiError { code: ErrorCode::UnsafeLink, message: format!("cannot open a browser: {e}") })
+}
+
+/// The live figures of the last minutes, oldest first: the charts start with them.
+#[tauri::command]
+pub fn recent_figures(agent: State<'_, AgentHandle>) -> Vec<island::hardware::recent::Point> {
+    agent.recent_figures()
 }
 
 /// Recent log lines, oldest first.
@@ -117,6 +123,21 @@ pub async fn docker_status() -> DockerStatus {
 pub async fn set_credentials(agent: State<'_, AgentHandle>, user: String, password: String) -> R<()> {
     let creds = Credentials { user, password: island::config::Secret::new(password) };
     Ok(agent.send(Command::SetCredentials(creds)).await?)
+}
+
+/// The first-run "Connect": stores the credentials (OS keyring), moves to `url` when it
+/// changed, and answers with the outcome of the attempt made with them (or the link's state
+/// after 20 s: it keeps trying).
+#[tauri::command]
+pub async fn connect(agent: State<'_, AgentHandle>, url: String, user: String, password: String) -> R<LinkStatus> {
+    if user.trim().is_empty() || password.is_empty() {
+        return Err(UiError {
+            code: ErrorCode::Credentials,
+            message: "Enter both the user name and the password from your dashboard".into(),
+        });
+    }
+    let creds = Credentials { user: user.trim().to_string(), password: island::config::Secret::new(password) };
+    Ok(agent.connect(Some(url), creds, std::time::Duration::from_secs(20)).await?)
 }
 
 /// Remove the stored credentials.

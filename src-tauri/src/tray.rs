@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use island::api::{HostingState, LinkState, Status};
+use island::api::{HeadlineKind, Status};
 
 /// Tray menu item ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,35 +72,22 @@ pub enum Icon {
     Offline,
 }
 
-/// The status line: what the owner most needs to know.
+/// The status line: the core's headline, the same words as the window's badge.
 pub fn status_line(s: &Status) -> String {
-    let jobs = match s.running.len() {
-        0 => String::new(),
-        1 => " · 1 job running".to_string(),
-        n => format!(" · {n} jobs running"),
-    };
-    match (s.link.state, s.hosting) {
-        (LinkState::AuthFailed, _) => "Offline: the coordinator refused the credentials".to_string(),
-        (LinkState::Connected, HostingState::Hosting) => format!("Hosting{jobs}"),
-        (_, HostingState::Paused) => format!("Paused: {}", s.pause_reason.as_deref().unwrap_or("by the owner")),
-        (_, HostingState::Draining) => format!("Pausing{jobs}"),
-        (LinkState::Connecting | LinkState::Idle, _) => "Connecting…".to_string(),
-        (LinkState::Disconnected, _) => {
-            format!("Offline: {}", s.link.reason.as_deref().unwrap_or("not connected"))
-        }
-    }
+    s.headline.title.clone()
+}
+
+/// Pause or resume, by the owner's own pause: an automatic hold (battery, hours) is not
+/// the owner's to resume, and the owner may still pause on top of it.
+fn pause_resume_label(s: &Status) -> &'static str {
+    if s.owner_paused { "Resume hosting" } else { "Pause hosting" }
 }
 
 /// The menu for a status.
 pub fn menu(s: &Status) -> Vec<Entry> {
-    let hosting = s.hosting == HostingState::Hosting;
     vec![
         Entry { item: TrayItem::Status, label: status_line(s), enabled: false },
-        Entry {
-            item: TrayItem::PauseResume,
-            label: if hosting { "Pause hosting" } else { "Resume hosting" }.to_string(),
-            enabled: true,
-        },
+        Entry { item: TrayItem::PauseResume, label: pause_resume_label(s).to_string(), enabled: true },
         Entry { item: TrayItem::Open, label: "Open Island".to_string(), enabled: true },
         Entry { item: TrayItem::Quit, label: "Quit".to_string(), enabled: true },
     ]
@@ -112,30 +99,31 @@ pub fn view(s: &Status) -> (Vec<Entry>, Icon) {
     (menu(s), icon(s))
 }
 
-/// The icon for a status.
+/// The icon for a status, by its headline.
 pub fn icon(s: &Status) -> Icon {
-    match (s.link.state, s.hosting) {
-        (LinkState::Connected, HostingState::Hosting) if !s.running.is_empty() => Icon::Busy,
-        (LinkState::Connected, HostingState::Hosting) => Icon::Hosting,
-        (LinkState::Connected, _) => Icon::Paused,
-        _ => Icon::Offline,
+    match s.headline.kind {
+        HeadlineKind::Hosting if !s.running.is_empty() => Icon::Busy,
+        HeadlineKind::Hosting => Icon::Hosting,
+        HeadlineKind::Paused | HeadlineKind::Held | HeadlineKind::Draining => Icon::Paused,
+        HeadlineKind::Offline | HeadlineKind::Setup | HeadlineKind::Connecting => Icon::Offline,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use island::api::LinkStatus;
+    use island::api::{HostingState, LinkProblem, LinkState, LinkStatus};
 
     fn status(link: LinkState, hosting: HostingState) -> Status {
         let mut s = Status::new("test".into(), Default::default());
-        s.link = LinkStatus { state: link, reason: None };
+        s.link = LinkStatus::new(link, None);
         s.hosting = hosting;
+        s.refresh_headline();
         s
     }
 
     #[test]
-    fn the_menu_follows_the_state() {
+    fn the_menu_follows_the_headline() {
         let hosting = status(LinkState::Connected, HostingState::Hosting);
         let m = menu(&hosting);
         let labels: Vec<&str> = m.iter().map(|e| e.label.as_str()).collect();
@@ -143,20 +131,30 @@ mod tests {
         assert!(!m[0].enabled && m[1].enabled);
         assert_eq!(icon(&hosting), Icon::Hosting);
 
+        let mut battery = status(LinkState::Connected, HostingState::Paused);
+        battery.pause_reason = Some("on battery".into());
+        battery.refresh_headline();
+        let m = menu(&battery);
+        assert_eq!(m[0].label, "Held: on battery");
+        assert_eq!(m[1].label, "Pause hosting", "an automatic hold is not the owner's to resume");
+        assert_eq!(icon(&battery), Icon::Paused);
+
         let mut paused = status(LinkState::Connected, HostingState::Paused);
-        paused.pause_reason = Some("on battery".into());
-        let m = menu(&paused);
-        assert_eq!(m[0].label, "Paused: on battery");
-        assert_eq!(m[1].label, "Resume hosting");
-        assert_eq!(icon(&paused), Icon::Paused);
+        paused.owner_paused = true;
+        paused.refresh_headline();
+        assert_eq!(
+            menu(&paused)[..2].iter().map(|e| e.label.as_str()).collect::<Vec<_>>(),
+            ["Paused by you", "Resume hosting"]
+        );
 
         let mut offline = status(LinkState::Disconnected, HostingState::Hosting);
-        offline.link.reason = Some("connection lost; reconnecting".into());
-        assert_eq!(status_line(&offline), "Offline: connection lost; reconnecting");
+        offline.link.problem = Some(LinkProblem::Lost);
+        offline.refresh_headline();
+        assert_eq!(status_line(&offline), "Offline: connection lost, reconnecting");
         assert_eq!(icon(&offline), Icon::Offline);
         assert_eq!(
-            status_line(&status(LinkState::AuthFailed, HostingState::Hosting)),
-            "Offline: the coordinator refused the credentials"
+            status_line(&status(LinkState::NoCredentials, HostingState::Hosting)),
+            "Not connected: no credentials yet"
         );
     }
 
@@ -168,6 +166,7 @@ mod tests {
         b.hardware.usage.memory_used_mb = 12345;
         assert_eq!(view(&a), view(&b));
         b.hosting = HostingState::Paused;
+        b.refresh_headline();
         assert_ne!(view(&a), view(&b));
     }
 
@@ -183,7 +182,7 @@ mod tests {
 /// Tauri side: building the tray, refreshing it from a status, and handling its clicks.
 mod native {
     use island::AgentHandle;
-    use island::api::{Command, HostingState, Status};
+    use island::api::{Command, Status};
     use tauri::image::Image;
     use tauri::menu::{Menu, MenuEvent, MenuItem};
     use tauri::tray::TrayIconBuilder;
@@ -241,11 +240,7 @@ mod native {
             TrayItem::Status => {}
             TrayItem::Open => crate::show_window(app),
             TrayItem::PauseResume => {
-                let cmd = if agent.status().borrow().hosting == HostingState::Hosting {
-                    Command::Pause
-                } else {
-                    Command::Resume
-                };
+                let cmd = if agent.status().borrow().owner_paused { Command::Resume } else { Command::Pause };
                 tauri::async_runtime::spawn(async move {
                     if let Err(e) = agent.send(cmd).await {
                         tracing::warn!("tray: {e}");

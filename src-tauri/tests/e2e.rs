@@ -6,142 +6,12 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use fantoccini::{Client, ClientBuilder, Locator};
-use island::devnet::fake_nvml::{self, SECOND_UUID};
-use island::devnet::{CoordinatorDouble, Observed};
+use common::DEADLINE;
+use common::app::{Launch, launch, shot, text, view, wait_until};
+use fantoccini::Locator;
+use island::devnet::Observed;
+use island::devnet::fake_nvml::SECOND_UUID;
 use serde_json::json;
-
-const DEADLINE: Duration = Duration::from_secs(20);
-
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn wait_until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let end = Instant::now() + DEADLINE;
-    while !check().await {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        // The webview has no event to wait on from here: poll it.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn text(c: &Client, css: &str) -> Option<String> {
-    c.find(Locator::Css(css)).await.ok()?.text().await.ok()
-}
-
-async fn shot(c: &Client, name: &str) {
-    let dir =
-        PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "../target".into())).join("e2e-screenshots");
-    let _ = std::fs::create_dir_all(&dir);
-    if let Ok(png) = c.screenshot().await {
-        let _ = std::fs::write(dir.join(format!("{name}.png")), png);
-    }
-}
-
-async fn view(c: &Client, name: &str) {
-    c.find(Locator::Css(&format!("nav button[data-view='{name}']"))).await.unwrap().click().await.unwrap();
-}
-
-struct Session {
-    c: Client,
-    double: CoordinatorDouble,
-    config: PathBuf,
-    _driver: Driver,
-    home: tempfile::TempDir,
-}
-
-/// Starts the app through tauri-driver against a fresh coordinator double.
-async fn launch() -> Session {
-    let double = CoordinatorDouble::start(Default::default()).await.expect("nats-server on PATH");
-    let home = tempfile::tempdir().unwrap();
-    let island_home = home.path().join(".island");
-    std::fs::create_dir_all(&island_home).unwrap();
-    let config = island_home.join("config.toml");
-    island::config::init_file(&config).unwrap();
-    // Heartbeats every second, so each check waits on the next one rather than ten seconds.
-    let text = std::fs::read_to_string(&config).unwrap().replacen(
-        "[coordinator]\n",
-        "[coordinator]\nheartbeat_interval = \"1s\"\n",
-        1,
-    );
-    std::fs::write(&config, text).unwrap();
-    // A model already in the cache, as the Models view should list it.
-    let models = island_home.join("model-cache/TheBloke/TinyLlama-GGUF");
-    std::fs::create_dir_all(&models).unwrap();
-    std::fs::write(models.join("tinyllama.Q4_K_M.gguf"), vec![0u8; 1 << 20]).unwrap();
-    let nvml = fake_nvml::build(&home.path().join("fake-nvml")).expect("a C compiler builds the NVML double");
-    let (port, native) = (free_port(), free_port());
-    let driver = Driver(
-        Command::new("tauri-driver")
-            .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
-            .env("HOME", home.path())
-            .env("ISLAND_HOME", &island_home)
-            .env("ISLAND_NATS_URL", double.nats_url())
-            .env("ISLAND_API_URL", double.api_url())
-            .env("LD_LIBRARY_PATH", nvml)
-            .env("FAKE_NVML_GPUS", "2")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tauri-driver starts"),
-    );
-    let mut caps = serde_json::Map::new();
-    caps.insert("browserName".into(), json!("wry"));
-    caps.insert("tauri:options".into(), json!({ "application": env!("CARGO_BIN_EXE_island-desktop") }));
-    let end = Instant::now() + DEADLINE;
-    loop {
-        match ClientBuilder::native().capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
-            Ok(c) => return Session { c, double, config, _driver: driver, home },
-            Err(e) => {
-                assert!(Instant::now() < end, "no WebDriver session: {e}");
-                // tauri-driver has no readiness signal but accepting a session: poll it.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
-}
-
-impl Session {
-    async fn heartbeat(&self, what: &str, pick: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-        let seen = self.double.wait_for(Duration::from_secs(30), |o| match o {
-            Observed::Heartbeat(h) if pick(h) => Some(h.clone()),
-            _ => None,
-        });
-        seen.await.unwrap_or_else(|| panic!("no heartbeat with {what}"))
-    }
-
-    fn config_text(&self) -> String {
-        std::fs::read_to_string(&self.config).unwrap()
-    }
-
-    async fn type_into(&self, css: &str, text: &str) {
-        let el = self.c.find(Locator::Css(css)).await.unwrap();
-        el.clear().await.unwrap();
-        el.send_keys(text).await.unwrap();
-    }
-
-    async fn click(&self, css: &str) {
-        self.c.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
@@ -149,7 +19,7 @@ async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
     if !present_or_skip(&[Display, TauriDriver, WebKitWebDriver, NatsServer, CCompiler]) {
         return;
     }
-    let s = launch().await;
+    let s = launch(Launch::default()).await;
     let c = &s.c;
 
     // The pairing code the coordinator gave appears, large.
@@ -263,7 +133,31 @@ async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
             });
         }),
     }
+    s.all_say("Paused by you").await;
     shot(c, "paused").await;
+    s.click("#resume").await;
+    s.all_say("Hosting").await;
+
+    // Held by the hosting hours: one day with hours, and not today, so today hosts nothing.
+    view(c, "hardware").await;
+    let day = other_day();
+    s.type_into(&format!("#hours-{day}"), "09:00-10:00").await;
+    s.click("#save-host-controls").await;
+    view(c, "overview").await;
+    s.all_say("Held: outside hosting hours").await;
+    shot(c, "held-by-schedule").await;
+    view(c, "hardware").await;
+    s.type_into(&format!("#hours-{day}"), "").await;
+    s.click("#save-host-controls").await;
+    view(c, "overview").await;
+    s.all_say("Hosting").await;
+
+    // Offline: the server goes away, and all three say so; it comes back, and so do they.
+    s.double.stop_server();
+    s.all_say("Offline: connection lost, reconnecting").await;
+    shot(c, "offline").await;
+    s.double.restart_server().unwrap();
+    s.all_say("Hosting").await;
 
     for name in ["models", "settings"] {
         view(c, name).await;
@@ -296,4 +190,13 @@ async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
         shot(c, name).await;
     }
     let _ = s.c.clone().close().await;
+}
+
+/// A weekday that is neither today nor yesterday in any time zone: three days after today's
+/// in UTC (local time is within a day of it).
+fn other_day() -> &'static str {
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 86_400;
+    // 1970-01-01 was a Thursday (index 3 from Monday).
+    DAYS[((days + 3 + 3) % 7) as usize]
 }

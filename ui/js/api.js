@@ -10,6 +10,10 @@ function invoke(cmd, args) {
 export const getStatus = () => invoke("get_status");
 export const openPairingPage = () => invoke("open_pairing_page");
 export const recentLogs = () => invoke("recent_logs");
+// The core's last minutes of live figures: [{at_ms, cpu_percent, gpus: [[index, live]]}].
+export const recentFigures = () => invoke("recent_figures");
+// The first-run "Connect": resolves to the link status of the attempt made with these.
+export const connect = (url, user, password) => invoke("connect", { url, user, password });
 // filter: {level, text, job}; resolves to the new file's path.
 export const exportLogs = (filter) => invoke("export_logs", { filter });
 export const pause = (now = false) => invoke("pause", { now });

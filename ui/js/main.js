@@ -1,6 +1,6 @@
 // Boots the window: fetches the status, listens to the core's events, switches views.
 import * as api from "./api.js";
-import { setStatus, store, subscribe } from "./store.js";
+import { seedHistory, setStatus, store, subscribe } from "./store.js";
 import overview from "./views/overview.js";
 import prices from "./views/prices.js";
 import models from "./views/models.js";
@@ -12,29 +12,48 @@ const views = { overview, prices, models, hardware, logs, settings };
 let current = "overview";
 let teardown = () => {};
 
-// A short message in the corner: an error unless `kind` is "ok".
+// A short message in the corner: an error unless `kind` is "ok". It goes after a few
+// seconds, on a click, and when the view changes; errors are announced at once (alert),
+// confirmations politely (status).
 export function toast(message, kind = "error") {
   const el = document.getElementById("toast");
   el.textContent = message;
   el.className = kind;
+  el.setAttribute("role", kind === "error" ? "alert" : "status");
   el.hidden = false;
   clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => (el.hidden = true), 6000);
+  toast.timer = setTimeout(hideToast, kind === "error" ? 6000 : 3500);
 }
 
+function hideToast() {
+  clearTimeout(toast.timer);
+  document.getElementById("toast").hidden = true;
+}
+
+// The header says what the core's headline says: the same words as the Hosting card and
+// the tray, so the three never disagree.
 function header(s) {
   const state = document.getElementById("state");
-  const offline = s.link.state !== "connected";
-  const kind = offline ? "offline" : s.hosting;
-  state.className = `badge ${kind}`;
-  // The owner's own pause needs no explanation; automatic ones do ("Paused: on battery").
-  const reason = s.pause_reason && s.pause_reason !== "paused by the owner" ? `: ${s.pause_reason}` : "";
-  state.textContent = offline ? "Offline" : { hosting: "Hosting", draining: "Draining", paused: `Paused${reason}` }[s.hosting];
-  document.getElementById("link").textContent = offline ? (s.link.reason || s.link.state) : `Connected · Island ${s.island_id.slice(0, 8)}`;
+  state.className = `badge ${s.headline.kind}`;
+  state.textContent = s.headline.title;
+  document.getElementById("link").textContent = s.link.state === "connected"
+    ? `Connected · Island ${s.island_id.slice(0, 8)}`
+    : (s.headline.detail || "");
+}
+
+// The window follows the system's light or dark theme: the webview's media query where it
+// reports one, and the theme the shell reads from the system (and its changes) otherwise.
+function followTheme() {
+  const win = window.__TAURI__?.window?.getCurrentWindow?.();
+  if (!win) return;
+  const apply = (theme) => { if (theme) document.documentElement.dataset.theme = theme; };
+  win.theme().then(apply).catch(() => {});
+  win.onThemeChanged?.(({ payload }) => apply(payload)).catch?.(() => {});
 }
 
 function show(name) {
   teardown();
+  hideToast();
   current = name;
   document.querySelectorAll("nav button").forEach((b) => b.toggleAttribute("aria-current", b.dataset.view === name) || b.removeAttribute("aria-current"));
   document.querySelector(`nav button[data-view="${name}"]`).setAttribute("aria-current", "page");
@@ -48,7 +67,9 @@ window.addEventListener("error", (e) => toast(`Island's window hit an error: ${e
 window.addEventListener("unhandledrejection", (e) => toast(`Island's window hit an error: ${e.reason?.message || e.reason}`));
 
 document.querySelectorAll("nav button").forEach((b) => b.addEventListener("click", () => show(b.dataset.view)));
+document.getElementById("toast").addEventListener("click", hideToast);
+followTheme();
 subscribe((s) => s.status && header(s.status));
 api.onEvent("status", setStatus);
-api.getStatus().then(setStatus).catch((e) => toast(e.message));
+api.getStatus().then(setStatus).then(() => api.recentFigures()).then(seedHistory).catch((e) => toast(e.message));
 show(current);

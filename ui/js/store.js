@@ -26,6 +26,31 @@ function push(list, v) {
   if (list.length > KEEP) list.shift();
 }
 
+// Starts the charts with the history the core kept before this window opened: the points
+// older than what the window sampled itself, GPUs matched by index.
+export function seedHistory(points) {
+  const s = store.status;
+  if (!s || !points?.length) return;
+  const byIndex = new Map(s.hardware.gpus.map((g) => [g.index, gpuId(g)]));
+  const cpu = [], gpus = {};
+  for (const p of points.slice(-(KEEP - store.history.cpu.length))) {
+    cpu.push(p.cpu_percent ?? null);
+    for (const [index, id] of byIndex) {
+      const live = (p.gpus.find(([i]) => i === index) || [])[1] || {};
+      const h = (gpus[id] ||= { util: [], temp: [], vram: [] });
+      h.util.push(live.utilization_percent ?? null);
+      h.temp.push(live.temperature_c ?? null);
+      h.vram.push(live.memory_used_mb ?? null);
+    }
+  }
+  store.history.cpu.unshift(...cpu);
+  for (const [id, h] of Object.entries(gpus)) {
+    const mine = (store.history.gpus[id] ||= { util: [], temp: [], vram: [] });
+    for (const k of ["util", "temp", "vram"]) mine[k].unshift(...h[k]);
+  }
+  listeners.forEach((fn) => fn(store));
+}
+
 function sample() {
   const s = store.status;
   if (!s) return;

@@ -2,6 +2,8 @@
 //! desktop panels see it), and why a machine cannot run the display tests.
 #![allow(dead_code)]
 
+pub mod app;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 

@@ -54,7 +54,7 @@ function controls(s) {
   const c = s.settings;
   const temp = h("input", { id: "max-gpu-temp", value: c.max_gpu_temp_c, inputmode: "numeric", size: 4 });
   const battery = h("input", { type: "checkbox", id: "pause-on-battery", checked: c.pause_on_battery });
-  const days = Object.fromEntries(DAYS.map(([k]) => [k, h("input", { id: `hours-${k}`, value: (c.schedule[k] || []).join(", "), placeholder: "e.g. 09:00-17:00, 20:00-23:00", size: 28 })]));
+  const days = Object.fromEntries(DAYS.map(([k, name]) => [k, h("input", { id: `hours-${k}`, "aria-label": `Hosting hours on ${name}`, value: (c.schedule[k] || []).join(", "), placeholder: "e.g. 09:00-17:00, 20:00-23:00", size: 28 })]));
   const save = () => api.editSettings({
     max_gpu_temp_c: temp.value, pause_on_battery: battery.checked,
     schedule: Object.fromEntries(DAYS.map(([k]) => [k, days[k].value])),

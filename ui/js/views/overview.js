@@ -1,58 +1,75 @@
-// Overview: faults, hosting state, pairing code, running jobs, today's counters and credits asked.
+// Overview: the first run until it is done; then faults, what the Island is doing (the
+// core's headline, as the badge and the tray say it), the coordinator, running jobs, today.
 import * as api from "../api.js";
 import { subscribe } from "../store.js";
 import { toast } from "../main.js";
-import { card, copyText, duration, h } from "./util.js";
+import { card, duration, h } from "./util.js";
+import { firstRun, problem, tickExpiry } from "./firstrun.js";
+
+const hostName = (url) => url.replace(/^[a-z]+:\/\//, "").replace(/\/.*$/, "");
 
 export default function overview(main, store) {
   // The buttons live as long as the view, so a click never lands on one just replaced.
   const pause = h("button", { class: "primary", id: "pause", onclick: () => api.pause(false).catch((e) => toast(e.message)) }, "Pause hosting");
   const resume = h("button", { class: "primary", id: "resume", onclick: () => api.resume().catch((e) => toast(e.message)) }, "Resume hosting");
   const stopNow = h("button", { class: "plain", id: "stop-now", onclick: () => api.pause(true).catch((e) => toast(e.message)) }, "Stop running jobs now");
+  const first = firstRun();
+  let wasSettingUp = null, pairedNote = false, shownLink = "", linkCard = null;
   const render = ({ status: s }) => {
     if (!s) return;
-    const hosting = s.hosting === "hosting";
-    const controls = h("div", { class: "controls" }, hosting ? pause : resume, s.hosting === "draining" ? stopNow : null);
+    const settingUp = first.render(s);
+    // Pairing completed while the window was open: say so.
+    if (wasSettingUp && !settingUp && s.pairing.paired) pairedNote = true;
+    wasSettingUp = settingUp;
+    const paired = pairedNote ? card("Paired", h("p", { class: "ok-note", id: "paired-note" }, "This Island is linked to your account. It takes Cargos when the network needs it; you can close this window, Island keeps running in the tray.")) : null;
+    const hd = s.headline;
+    const controls = h("div", { class: "controls" }, s.owner_paused ? resume : pause, s.hosting === "draining" ? stopNow : null);
     const state = card("Hosting",
-      h("p", { class: "num" }, { hosting: "Hosting", draining: "Finishing running jobs", paused: "Paused" }[s.hosting]),
-      s.pause_reason ? h("p", { class: "muted" }, s.pause_reason) : null,
-      s.gpu_hold ? h("p", { class: "error" }, `GPU jobs on hold: ${s.gpu_hold}`) : null,
+      h("p", { class: `num state-${hd.kind}`, id: "hosting-state" }, hd.title),
+      hd.detail ? h("p", { class: "muted" }, hd.detail) : null,
+      s.gpu_hold && hd.kind !== "held" ? h("p", { class: "error" }, `GPU jobs on hold: ${s.gpu_hold}`) : null,
       controls);
     const faults = s.faults && s.faults.length
       ? card("Needs attention", ...s.faults.map((f) => h("p", { class: "error", "data-fault": f.kind }, f.message)))
       : null;
-    const link = card("Coordinator",
-      h("p", {}, s.link.state === "connected" ? "Connected" : s.link.state.replace("_", " ")),
-      s.link.reason ? h("p", { class: s.link.state === "auth_failed" ? "error" : "muted" }, s.link.reason) : null);
-    const pairing = s.pairing.paired ? null : card("Pair this Island",
-      s.pairing.code
-        ? [h("p", { class: "code", id: "pairing-code" }, s.pairing.code),
-           h("button", { class: "plain", onclick: () => copyText(s.pairing.code).then(() => toast("Code copied", "ok")).catch((e) => toast(e.message)) }, "Copy code"),
-           // The page opens in the owner's browser through the core (https only), never in this window.
-           s.pairing.url ? h("p", {}, "Enter it at ", h("button", { class: "link", id: "pairing-page", onclick: () => api.openPairingPage().catch((e) => toast(e.message)) }, s.pairing.url)) : null,
-           s.pairing.expires_at_ms ? h("p", { class: "muted", "data-expires": s.pairing.expires_at_ms }, "") : null]
-        : h("p", { class: "muted" }, "Waiting for a pairing code from the coordinator…"));
+    // The coordinator card is rebuilt only when the link changed, so an opened "Technical
+    // detail" stays open; the first run covers it while the Island is not connected yet.
+    const live = JSON.stringify([s.link, s.settings.coordinator_url]);
+    if (live !== shownLink) {
+      shownLink = live;
+      linkCard = card("Coordinator",
+        h("p", { id: "link-state" }, s.link.state === "connected" ? `Connected to ${hostName(s.settings.coordinator_url)}` : "Not connected"),
+        s.link.state === "connected" ? null : problem(s.link));
+    }
     const rows = s.running.map((j) => h("tr", {},
       h("td", {}, j.workload_id || j.id), h("td", {}, j.runtime), h("td", {}, duration(Date.now() - j.started_at_ms)),
-      h("td", {}, h("button", { class: "plain", onclick: () => api.cancelJob(j.id).catch((e) => toast(e.message)) }, "Cancel"))));
+      h("td", {}, h("button", { class: "plain", "aria-label": `Cancel ${j.workload_id || j.id}`, onclick: () => api.cancelJob(j.id).catch((e) => toast(e.message)) }, "Cancel"))));
     const jobs = card("Running jobs", rows.length
-      ? h("table", {}, h("tr", {}, h("th", {}, "Cargo"), h("th", {}, "Runtime"), h("th", {}, "Running for"), h("th", {}, "")), rows)
-      : h("p", { class: "muted" }, hosting ? "No job right now: Cargos arrive when the network needs this Island." : "Resume hosting to take jobs."));
+      ? h("table", {}, h("tr", {}, h("th", {}, "Cargo"), h("th", {}, "Runtime"), h("th", {}, "Running for"), h("th", {}, h("span", { class: "offscreen" }, "Actions"))), rows)
+      : h("p", { class: "muted" }, hd.kind === "hosting" ? "No job right now: Cargos arrive when the network needs this Island." : "No job runs while the Island is not hosting."));
     const e = s.earnings;
     const today = card("Today",
       h("p", {}, h("span", { class: "num" }, `${e.today.succeeded}`), " succeeded · ", `${e.today.failed} failed · ${e.today.cancelled} cancelled`),
       // These add up the owner's own asking prices; what the network paid is not reported yet.
       h("p", {}, h("span", { class: "num" }, e.credits_today), " credits asked for today's succeeded jobs"),
       h("p", { class: "muted" }, `${e.credits_total} credits asked over the last 30 days (at your prices; payments are not reported to the Island yet)`));
-    main.replaceChildren(...[faults, state, link, pairing, jobs, today].filter(Boolean));
-    tick();
+    const setupCard = settingUp ? first.card : null;
+    const coordinator = s.setup === "connect" ? null : linkCard;
+    const wanted = [setupCard, paired, faults, state, coordinator, jobs, today].filter(Boolean);
+    // Cards that stay are kept in place (not re-inserted): focus and open details survive.
+    syncChildren(main, wanted);
+    tickExpiry(main);
   };
-  const tick = () => main.querySelectorAll("[data-expires]").forEach((el) => {
-    const left = Number(el.dataset.expires) - Date.now();
-    el.textContent = left > 0 ? `Expires in ${duration(left)}` : "Expired; a new code is on its way";
-  });
-  const timer = setInterval(tick, 1000);
+  const timer = setInterval(() => tickExpiry(main), 1000);
   const off = subscribe(render);
   render(store);
   return () => { off(); clearInterval(timer); };
+}
+
+// Makes `parent`'s children exactly `wanted`, moving only what is out of place.
+function syncChildren(parent, wanted) {
+  wanted.forEach((el, i) => {
+    if (parent.children[i] !== el) parent.insertBefore(el, parent.children[i] || null);
+  });
+  while (parent.children.length > wanted.length) parent.lastChild.remove();
 }

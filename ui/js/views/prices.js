@@ -31,8 +31,8 @@ export default function prices(main, store) {
         h("td", {}, h("button", { class: "plain", onclick: () => save(slug, input.value.trim(), input) }, "Save"),
           " ", h("button", { class: "plain", onclick: () => save(slug, null) }, "Remove")));
     });
-    const slug = h("input", { id: "new-slug", placeholder: "Cargo slug, e.g. llm-chat" });
-    const price = h("input", { id: "new-price", placeholder: "credits per job", inputmode: "decimal" });
+    const slug = h("input", { id: "new-slug", placeholder: "Cargo slug, e.g. llm-chat", "aria-label": "Cargo slug" });
+    const price = h("input", { id: "new-price", placeholder: "credits per job", inputmode: "decimal", "aria-label": "Price in credits per job" });
     main.replaceChildren(
       card("Default asking price",
         h("p", { class: "muted" }, "Credits per job for every Cargo without its own price. Leave empty to use each Cargo's default."),

@@ -24,7 +24,7 @@ function where(place) {
     case "in_url": return "In use: the user and password in coordinator.nats_url.";
     case "keyring": return "In use: credentials stored in the OS keyring.";
     case "file": return `No OS keyring on this machine: the credentials are kept in ${place.path}, readable only by you.`;
-    case "none": return "No credentials stored: Island connects without.";
+    case "none": return "No credentials stored: Island connects only to a coordinator on this computer (a devnet) without them.";
     default: return "";
   }
 }
