@@ -32,6 +32,7 @@ async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
         .await
         .expect("a pairing request");
     wait_until("the pairing code", || async { text(c, "#pairing-code").await.as_deref() == Some(code.as_str()) }).await;
+    common::app::assert_controls_named_and_reachable(c).await;
     shot(c, "overview").await;
 
     // The Logs view shows live lines: a job dispatched now shows up, and the job filter keeps
@@ -68,6 +69,7 @@ async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
             .is_some_and(|t| t.lines().count() > 0 && t.lines().all(|l| l.contains("\"job_id\":\"e2e-log-1\"")))
     })
     .await;
+    common::app::assert_controls_named_and_reachable(c).await;
     shot(c, "logs").await;
 
     // A price edit lands in config.toml, comments kept, and in the next heartbeats.
@@ -81,6 +83,7 @@ async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
     })
     .await;
     s.heartbeat("the new price", |h| h["asking_prices"]["llm-chat"] == "2.5").await;
+    common::app::assert_controls_named_and_reachable(c).await;
     shot(c, "prices").await;
 
     // An invalid price shows an error and writes nothing.
@@ -114,6 +117,8 @@ async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
     .await;
     wait_until("the GPU charts", || async { c.find_all(Locator::Css("svg.spark")).await.is_ok_and(|v| v.len() >= 7) })
         .await;
+
+    common::app::assert_controls_named_and_reachable(c).await;
     shot(c, "hardware").await;
 
     // Pause in the UI: the next heartbeat says paused, and the tray's label flips.
@@ -159,6 +164,23 @@ async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
     s.double.restart_server().unwrap();
     s.all_say("Hosting").await;
 
+    // A window opened now (the page loaded afresh) starts its charts with the core's history
+    // (a point a second here), not with one point of its own (it samples every five seconds).
+    assert!(s.started.elapsed() > std::time::Duration::from_secs(12), "the core has history to show");
+    c.refresh().await.unwrap();
+    wait_until("the reloaded window", || async { text(c, "#state").await.is_some_and(|t| t == "Hosting") }).await;
+    let opened = std::time::Instant::now();
+    view(c, "hardware").await;
+    let cpu_points = || async {
+        let chart = c.find(Locator::Css("svg.spark polyline")).await.ok()?;
+        Some(chart.attr("points").await.ok()??.split_whitespace().count())
+    };
+    let mut points = 0;
+    while points < 10 && opened.elapsed() < std::time::Duration::from_secs(3) {
+        points = cpu_points().await.unwrap_or(0);
+    }
+    assert!(points >= 10, "{points} points in the CPU chart right after the window opened");
+
     for name in ["models", "settings"] {
         view(c, name).await;
         let shown = format!("nav button[data-view='{name}'][aria-current='page']");
@@ -187,6 +209,7 @@ async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
             wait_until("the region in config.toml", || async { s.config_text().contains("region = \"eu-west\"") })
                 .await;
         }
+        common::app::assert_controls_named_and_reachable(c).await;
         shot(c, name).await;
     }
     let _ = s.c.clone().close().await;

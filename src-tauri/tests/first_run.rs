@@ -35,7 +35,7 @@ async fn a_fresh_home_leads_to_a_paired_island() {
     let config = s.config_text();
     assert!(!config.contains("PASSWORD") && !config.contains('@'), "no placeholder secret: {config}");
     assert_private(&s.config);
-    assert_controls_named_and_reachable(c).await;
+    common::app::assert_controls_named_and_reachable(c).await;
     shot(c, "first-run").await;
 
     // An address where nothing answers: a sentence, what to do, and the detail one click away.
@@ -99,18 +99,4 @@ fn assert_in_keyring(s: &common::app::Session) {
 fn assert_private(path: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o600, "config.toml is private");
-}
-
-/// Every button, field and list on screen has a name a screen reader can say, and none is
-/// taken out of the keyboard's reach.
-async fn assert_controls_named_and_reachable(c: &fantoccini::Client) {
-    let script = r#"
-        const name = (el) => (el.getAttribute("aria-label") || el.labels?.[0]?.textContent || el.textContent || el.title || "").trim();
-        return [...document.querySelectorAll("button, input, select, textarea, a[href]")]
-          .filter((el) => el.offsetParent !== null)
-          .filter((el) => !name(el) || el.tabIndex < 0)
-          .map((el) => el.outerHTML.slice(0, 120));
-    "#;
-    let bad = c.execute(script, vec![]).await.unwrap();
-    assert_eq!(bad, serde_json::json!([]), "controls without a name or out of keyboard reach");
 }

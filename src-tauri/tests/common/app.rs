@@ -72,6 +72,8 @@ pub struct Launch {
 /// A running app with its WebDriver session, double and home.
 pub struct Session {
     pub c: Client,
+    /// When the app was started.
+    pub started: Instant,
     pub double: CoordinatorDouble,
     pub config: PathBuf,
     pub home: tempfile::TempDir,
@@ -125,7 +127,7 @@ pub async fn launch(how: Launch) -> Session {
     let end = Instant::now() + DEADLINE;
     loop {
         match ClientBuilder::native().capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
-            Ok(c) => return Session { c, double, config, _driver: driver, home },
+            Ok(c) => return Session { c, started: Instant::now(), double, config, _driver: driver, home },
             Err(e) => {
                 assert!(Instant::now() < end, "no WebDriver session: {e}");
                 // tauri-driver has no readiness signal but accepting a session: poll it.
@@ -198,4 +200,18 @@ impl Session {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// Every button, field and list on screen has a name a screen reader can say, and none is
+/// taken out of the keyboard's reach.
+pub async fn assert_controls_named_and_reachable(c: &fantoccini::Client) {
+    let script = r#"
+        const name = (el) => (el.getAttribute("aria-label") || el.labels?.[0]?.textContent || el.textContent || el.title || "").trim();
+        return [...document.querySelectorAll("button, input, select, textarea, a[href]")]
+          .filter((el) => el.offsetParent !== null)
+          .filter((el) => !name(el) || el.tabIndex < 0)
+          .map((el) => el.outerHTML.slice(0, 120));
+    "#;
+    let bad = c.execute(script, vec![]).await.unwrap();
+    assert_eq!(bad, serde_json::json!([]), "controls without a name or out of keyboard reach");
 }
