@@ -24,7 +24,7 @@ async fn a_fresh_home_leads_to_a_paired_island() {
         pairing_ttl: std::time::Duration::from_secs(2),
         ..Default::default()
     };
-    let s = launch(Launch { double, fresh: true }).await;
+    let s = launch(Launch { double, fresh: true, dark: true }).await;
     let c = &s.c;
 
     // The first screen: what to do, with the default coordinator filled in; nothing tried.
@@ -35,6 +35,9 @@ async fn a_fresh_home_leads_to_a_paired_island() {
     let config = s.config_text();
     assert!(!config.contains("PASSWORD") && !config.contains('@'), "no placeholder secret: {config}");
     assert_private(&s.config);
+    // The system's theme is dark here, and so is the window.
+    let background = c.execute("return getComputedStyle(document.body).backgroundColor", vec![]).await.unwrap();
+    assert_eq!(background, serde_json::json!("rgb(21, 24, 28)"), "the window follows the dark theme");
     common::app::assert_controls_named_and_reachable(c).await;
     shot(c, "first-run").await;
 

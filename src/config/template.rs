@@ -1,6 +1,7 @@
 //! The configuration template that `island config init`, `island --agent` and the desktop
-//! app write when no file exists: the Island setup guide's template, word for word, followed
-//! by commented documentation of the keys the guide does not show.
+//! app write when no file exists: the Island setup guide's template, less its placeholder
+//! secret and example name (the password goes to the keyring, the name defaults to this
+//! computer's), followed by commented documentation of the keys the guide does not show.
 
 /// The template text.
 pub const TEMPLATE: &str = r#"# Archipelag.io Island Configuration

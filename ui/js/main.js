@@ -41,12 +41,17 @@ function header(s) {
     : (s.headline.detail || "");
 }
 
-// The window follows the system's light or dark theme: the webview's media query where it
-// reports one, and the theme the shell reads from the system (and its changes) otherwise.
+// The window follows the system's light or dark theme. The webview's media query follows
+// GTK's dark preference; the shell also reads a dark theme from its name (Adwaita-dark),
+// which the media query may miss. A "light" from the shell is not forced over the media
+// query: the shell says light whenever the name has no "dark" in it.
 function followTheme() {
   const win = window.__TAURI__?.window?.getCurrentWindow?.();
   if (!win) return;
-  const apply = (theme) => { if (theme) document.documentElement.dataset.theme = theme; };
+  const apply = (theme) => {
+    if (theme === "dark") document.documentElement.dataset.theme = "dark";
+    else delete document.documentElement.dataset.theme;
+  };
   win.theme().then(apply).catch(() => {});
   win.onThemeChanged?.(({ payload }) => apply(payload)).catch?.(() => {});
 }

@@ -67,6 +67,8 @@ pub struct Launch {
     /// A home as a new owner has it: no config.toml (the app writes the template) and no
     /// coordinator set from the environment.
     pub fresh: bool,
+    /// The desktop's theme is dark, as GTK applications read it from the owner's settings.
+    pub dark: bool,
 }
 
 /// A running app with its WebDriver session, double and home.
@@ -117,6 +119,11 @@ pub async fn launch(how: Launch) -> Session {
         .env_remove("ISLAND_API_URL")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    if how.dark {
+        let gtk = home.path().join(".config/gtk-3.0");
+        std::fs::create_dir_all(&gtk).unwrap();
+        std::fs::write(gtk.join("settings.ini"), "[Settings]\ngtk-application-prefer-dark-theme=1\n").unwrap();
+    }
     if !how.fresh {
         cmd.env("ISLAND_NATS_URL", double.nats_url()).env("ISLAND_API_URL", double.api_url());
     }
