@@ -48,18 +48,6 @@ async fn start_linked(home: &TempHome, config: Config, runtime: std::sync::Arc<T
     agent
 }
 
-/// A linked agent that edits its home's config.toml (written by the test beforehand).
-async fn start_with_file(home: &TempHome, config: Config) -> AgentHandle {
-    Agent::builder(config)
-        .config_path(home.home.config_file())
-        .home(home.home.clone())
-        .hardware(test_hardware())
-        .connect()
-        .start()
-        .await
-        .expect("agent starts")
-}
-
 fn id_of(agent: &AgentHandle) -> String {
     agent.status().borrow().island_id.clone()
 }

@@ -8,11 +8,11 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use island::AgentHandle;
 use island::api::{HeadlineKind, LinkProblem, LinkState, Setup};
 use island::credentials::Credentials;
 use island::devnet::services::{Service, present_or_skip as needs};
 use island::devnet::{CoordinatorDouble, DoubleOptions, ServerOptions};
-use island::{Agent, AgentHandle};
 
 const PASSWORD: &str = "dashboard-pw-7";
 
@@ -28,14 +28,7 @@ async fn start(home: &TempHome, url: &str) -> AgentHandle {
     let mut config = island::config::load(&path).unwrap().config;
     config.coordinator.request_timeout = Duration::from_secs(2);
     config.coordinator.pairing_retry = Duration::from_millis(500);
-    Agent::builder(config)
-        .config_path(&path)
-        .home(home.home.clone())
-        .hardware(test_hardware())
-        .connect()
-        .start()
-        .await
-        .expect("agent starts")
+    start_with_file(home, config).await
 }
 
 #[tokio::test]

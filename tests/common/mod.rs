@@ -181,6 +181,18 @@ pub async fn wait_file_with(path: &Path, text: &str) -> Vec<u8> {
     found.unwrap_or_else(|_| panic!("{} did not come to contain {text:?} within {DEADLINE:?}", path.display()))
 }
 
+/// A linked agent that edits its home's config.toml (written by the test beforehand).
+pub async fn start_with_file(home: &TempHome, config: Config) -> AgentHandle {
+    Agent::builder(config)
+        .config_path(home.home.config_file())
+        .home(home.home.clone())
+        .hardware(test_hardware())
+        .connect()
+        .start()
+        .await
+        .expect("agent starts")
+}
+
 pub async fn start_agent(home: &TempHome, config: Config, runtime: Arc<TestRuntime>) -> AgentHandle {
     Agent::builder(config)
         .home(home.home.clone())
