@@ -211,7 +211,7 @@ pub(super) const KNOWN: &[(&str, &[&str])] = &[
             "reconnect_max_delay",
         ],
     ),
-    ("workload", &["llm_chat_image", "gpu_devices", "sandbox_tier", "resource_limits"]),
+    ("workload", &["llm_chat_image", "gpu_devices", "sandbox_tier", "job_timeout", "resource_limits"]),
     (
         "workload.resource_limits",
         &["memory_mb", "read_only_rootfs", "tmpfs_size_mb", "network_disabled", "cpu_percent"],
@@ -316,6 +316,11 @@ fn validate(c: &Config, doc: &Document<&str>, text: &str) -> Vec<Problem> {
     let a = &c.agent;
     let within = |d: Duration, lo: u64, hi: u64| d >= Duration::from_millis(lo) && d <= Duration::from_millis(hi);
     need(within(a.shutdown_grace, 0, 3_600_000), "agent.shutdown_grace", "expected a duration up to 1h");
+    need(
+        within(c.workload.job_timeout, 1000, 86_400_000),
+        "workload.job_timeout",
+        "expected a duration from 1s to 24h",
+    );
     need(within(a.cancel_grace, 100, 600_000), "agent.cancel_grace", "expected a duration from 100ms to 10m");
     need(within(a.metrics_interval, 100, 3_600_000), "agent.metrics_interval", "expected a duration from 100ms to 1h");
     let co = &c.coordinator;

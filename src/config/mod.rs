@@ -133,6 +133,9 @@ pub struct WorkloadConfig {
     pub gpu_devices: Vec<String>,
     /// Sandbox tier for container jobs that name none (`restricted`, `standard`, `elevated`).
     pub sandbox_tier: Option<SandboxTier>,
+    /// Longest a container Cargo without a tier may run (a tier brings its own).
+    #[serde(with = "humantime_serde")]
+    pub job_timeout: Duration,
     /// Limits for each Cargo container.
     pub resource_limits: ResourceLimits,
 }
@@ -143,6 +146,7 @@ impl Default for WorkloadConfig {
             llm_chat_image: "ghcr.io/archipelag-io/llm-chat:latest".into(),
             gpu_devices: Vec::new(),
             sandbox_tier: None,
+            job_timeout: Duration::from_secs(300),
             resource_limits: ResourceLimits::default(),
         }
     }

@@ -57,6 +57,7 @@ require_digest = false
 #
 # [workload]
 # sandbox_tier = "standard"   # for jobs that name none: restricted | standard | elevated
+# job_timeout = "300s"        # longest a container Cargo without a tier may run
 # [workload.resource_limits]
 # cpu_percent = 200           # 100 = one CPU; unlimited when unset
 #
