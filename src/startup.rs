@@ -14,6 +14,7 @@ use crate::agent::AgentBuilder;
 use crate::config::{self, Config, ConfigError};
 use crate::home::IslandHome;
 use crate::logs::{self, LogHub, LogOptions};
+use crate::runtimes::container::ContainerRuntime;
 use crate::runtimes::wasm::WasmRuntime;
 use crate::{Agent, VERSION};
 
@@ -96,7 +97,7 @@ pub fn log_options(config: &Config, dir: Option<PathBuf>) -> LogOptions {
 impl Prepared {
     /// The agent, wired to the coordinator, the log hub, this file (so edits and reloads
     /// work) and the WASM runtime; start it with [`AgentBuilder::start`].
-    pub fn builder(&self) -> AgentBuilder {
+    pub async fn builder(&self) -> AgentBuilder {
         let mut builder = Agent::builder(self.config.clone())
             .config_path(&self.path)
             .home(self.home.clone())
@@ -106,7 +107,10 @@ impl Prepared {
             Ok(wasm) => builder = builder.runtime(Arc::new(wasm)),
             Err(e) => error!("WASM Cargos are disabled: cannot set up wasmtime: {e}"),
         }
-        warn!("Docker not available: container Cargos are disabled (WASM-only mode)");
+        match ContainerRuntime::connect(&self.config).await {
+            Ok(containers) => builder = builder.runtime(Arc::new(containers)),
+            Err(e) => warn!("Docker not available ({e}): container Cargos are disabled, running in WASM-only mode"),
+        }
         builder
     }
 

@@ -85,7 +85,7 @@ pub fn run() -> ExitCode {
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| show_window(app)))
         .setup(move |app| {
             let handle = app.handle().clone();
-            let agent: AgentHandle = tauri::async_runtime::block_on(prepared.builder().start())?;
+            let agent: AgentHandle = tauri::async_runtime::block_on(async { prepared.builder().await.start().await })?;
             info!("Island desktop running");
             tray::build(&handle, &agent.status().borrow())?;
             quit_on_stop_signal(&handle, agent.clone());

@@ -142,6 +142,11 @@ impl AgentBuilder {
         }
 
         let island_id = self.config.host_id.clone().unwrap_or_else(|| state.get().host_id.clone());
+        // Before any job: what a crash left behind (containers) goes, and new work is
+        // labelled with this Island's id.
+        for runtime in &self.runtimes {
+            runtime.recover(&island_id).await;
+        }
         let mut first = initial_status(island_id, hardware);
         first.faults.extend(detection_fault);
         first.settings = crate::config::SettingsView::new(&self.config, self.home.model_cache_dir());
@@ -158,6 +163,7 @@ impl AgentBuilder {
         let runtimes: HashMap<_, _> = self.runtimes.into_iter().map(|r| (r.kind(), r)).collect();
         let mut runtime_names: Vec<String> = runtimes.keys().map(|k| k.to_string()).collect();
         runtime_names.sort();
+        status_tx.send_modify(|s| s.runtimes = runtime_names.clone());
         let (reports_tx, reports_rx) = mpsc::unbounded_channel();
         let (link_config_tx, link_config_rx) =
             watch::channel(LinkConfig { generation: 0, config: self.config.clone() });

@@ -113,6 +113,8 @@ pub struct Status {
     pub interrupted: Vec<JobId>,
     /// How many jobs may run at once.
     pub max_concurrent_jobs: usize,
+    /// The kinds of Cargo this Island runs (`wasm`, `container`), as the protocol names them.
+    pub runtimes: Vec<String>,
     /// What this machine offers.
     pub hardware: Hardware,
     /// Totals since start.
@@ -154,6 +156,7 @@ impl Status {
             running: Vec::new(),
             interrupted: Vec::new(),
             max_concurrent_jobs: 1,
+            runtimes: Vec::new(),
             hardware,
             counters: Counters::default(),
             earnings: Default::default(),

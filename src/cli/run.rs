@@ -45,7 +45,7 @@ pub(super) fn agent(home: IslandHome, path: &Path) -> ExitCode {
     let grace = prepared.shutdown_grace();
     let Some(runtime) = tokio_runtime() else { return ExitCode::FAILURE };
     runtime.block_on(async move {
-        let handle = match prepared.builder().start().await {
+        let handle = match prepared.builder().await.start().await {
             Ok(h) => h,
             Err(e) => {
                 error!("{e}");

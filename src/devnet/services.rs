@@ -35,7 +35,14 @@ pub enum Service {
     Display,
     /// A D-Bus session bus (`$DBUS_SESSION_BUS_ADDRESS`).
     SessionBus,
+    /// A statically linked busybox, the one program in the container test images.
+    BusyboxStatic,
 }
+
+/// Where Debian's busybox-static puts its static busybox (the dynamic busybox package uses
+/// the same path, so the package's documentation folder tells them apart).
+pub const STATIC_BUSYBOX: &str = "/bin/busybox";
+const STATIC_BUSYBOX_MARK: &str = "/usr/share/doc/busybox-static";
 
 impl Service {
     /// The program looked for on `PATH`, if the service is a program.
@@ -50,7 +57,7 @@ impl Service {
             Service::Gdbus => "gdbus".into(),
             Service::GnomeKeyring => "gnome-keyring-daemon".into(),
             Service::DbusRunSession => "dbus-run-session".into(),
-            Service::Display | Service::SessionBus => return None,
+            Service::Display | Service::SessionBus | Service::BusyboxStatic => return None,
         })
     }
 
@@ -67,6 +74,7 @@ impl Service {
             Service::DbusRunSession => "dbus-run-session",
             Service::Display => "an X display",
             Service::SessionBus => "a D-Bus session bus",
+            Service::BusyboxStatic => "a static busybox",
         }
     }
 
@@ -83,6 +91,7 @@ impl Service {
             Service::DbusRunSession => "Debian package dbus",
             Service::Display => "run under xvfb-run, Debian package xvfb",
             Service::SessionBus => "run inside dbus-run-session, Debian package dbus",
+            Service::BusyboxStatic => "Debian package busybox-static",
         }
     }
 
@@ -94,6 +103,9 @@ impl Service {
         let present = match self {
             Service::Display => std::env::var_os("DISPLAY").is_some(),
             Service::SessionBus => std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+            Service::BusyboxStatic => {
+                std::path::Path::new(STATIC_BUSYBOX_MARK).is_dir() && std::path::Path::new(STATIC_BUSYBOX).is_file()
+            }
             _ => self.program().is_some_and(|p| find_program(&p).is_some()),
         };
         if present { Ok(()) } else { Err(Missing(self)) }

@@ -3,7 +3,9 @@
 //! returns `Ok(())` only for a clean exit; cancellation must stop the work itself.
 
 pub mod cargo_io;
+pub mod container;
 pub mod docker_probe;
+pub mod stderr;
 pub mod wasm;
 
 use std::future::Future;
@@ -21,6 +23,7 @@ pub use crate::jobs::RuntimeKind;
 
 /// Why a Cargo did not run to a clean exit. The job's `failed` text is derived from this.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// This Island cannot run this kind of Cargo.
     #[error("{kind} Cargos cannot run on this Island: {reason}")]
@@ -45,6 +48,27 @@ pub enum Error {
     /// The Cargo crashed (trap, signal, out of memory…).
     #[error("Cargo crashed: {0}")]
     Crashed(String),
+    /// The image may not run here (allowlist, digest pinning, digest mismatch).
+    #[error("image refused: {0}")]
+    ImageRefused(String),
+    /// The container engine failed a request.
+    #[error("{context}: {source}")]
+    Engine {
+        /// What was being done.
+        context: String,
+        /// The engine's error.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// The Cargo was killed for using more memory than it may.
+    #[error("out of memory (limit {limit_mb} MB)")]
+    OutOfMemory {
+        /// The limit it ran under.
+        limit_mb: u64,
+    },
+    /// The Cargo printed more than Island reads from one job.
+    #[error("the Cargo wrote more than {0} bytes to stdout")]
+    OutputLimit(u64),
     /// An I/O error while preparing or running the Cargo.
     #[error("{context}: {source}")]
     Io {
@@ -70,6 +94,9 @@ pub struct CargoIo {
 /// The future a runtime returns.
 pub type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
 
+/// The future of [`Runtime::recover`].
+pub type RecoverFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
 /// A way to run Cargos.
 pub trait Runtime: Send + Sync + 'static {
     /// The kind of job this runtime runs.
@@ -83,4 +110,11 @@ pub trait Runtime: Send + Sync + 'static {
     /// Takes a changed configuration (a reload or the owner's edit): what the runtime can
     /// apply, it applies to the next jobs; what needs a restart, it says in the log.
     fn apply_config(&self, _config: &crate::config::Config) {}
+
+    /// Called once at start-up, before any job, with this Island's id: a runtime whose work
+    /// can outlive the process (containers) removes what a crash left behind, and labels
+    /// what it starts from now on with the id.
+    fn recover<'a>(&'a self, _island_id: &'a str) -> RecoverFuture<'a> {
+        Box::pin(async {})
+    }
 }

@@ -37,7 +37,7 @@ pub fn run(prepared: &Prepared, run: Run) -> Result<(), Error> {
         stdin_pos: 0,
         stdout: Vec::new(),
         stdout_scanned: 0,
-        stderr: super::stderr::StderrLog::new(run.job_id.clone()),
+        stderr: crate::runtimes::stderr::StderrLog::new(run.job_id.clone()),
         out_bytes: 0,
         max_out: run.max_output,
         events: run.events,

@@ -10,7 +10,6 @@ mod exec;
 pub mod fetch;
 pub mod limits;
 mod modules;
-pub mod stderr;
 mod ticker;
 pub mod wasi;
 

@@ -57,7 +57,7 @@ pub struct Host {
     pub(super) stdout: Vec<u8>,
     /// How much of `stdout` is known to hold no newline (so each write scans only new bytes).
     pub(super) stdout_scanned: usize,
-    pub(super) stderr: super::stderr::StderrLog,
+    pub(super) stderr: crate::runtimes::stderr::StderrLog,
     pub(super) out_bytes: u64,
     pub(super) max_out: u64,
     pub(super) events: mpsc::Sender<CargoEvent>,

@@ -61,7 +61,7 @@ function limits(c, slots) {
   return h("section", { class: "card", id: "limit-settings" }, h("h2", {}, "Resource limits"),
     field("Jobs at once", jobs, "Empty: decided from this machine's hardware."),
     h("h3", {}, "For container Cargos"),
-    h("p", { class: "hint", id: "limits-coming" }, "These apply to container Cargos, which come in a later version of Island; nothing reads them yet. WASM Cargos get the memory and time of their sandbox tier and have no network."),
+    h("p", { class: "muted", id: "limits-apply" }, "Each container Cargo gets these (a sandbox tier may lower them, never raise them); changes apply to the next job. WASM Cargos get the memory and time of their sandbox tier and have no network."),
     field("Memory per Cargo (MB)", memory),
     field("CPU per Cargo (%)", cpu, "100 is one core; empty for no limit."),
     h("label", {}, network, " Cargos run without network access"),
@@ -70,14 +70,18 @@ function limits(c, slots) {
     h("p", {}, h("button", { class: "primary", id: "save-limits", onclick: save }, "Save")));
 }
 
-function docker() {
+function docker(store) {
   const body = h("div", {}, h("p", { class: "muted" }, "Checking for Docker…"));
   const check = () => api.dockerStatus().then((d) => body.replaceChildren(
     d.state === "available"
       ? h("p", { id: "docker-state" }, `Docker ${d.version} (API ${d.api_version}) is running at ${d.endpoint}.`)
       : h("p", { id: "docker-state", class: "error" }, d.state === "missing" ? `Docker was not found at ${d.endpoint}.` : `Docker at ${d.endpoint} did not answer: ${d.reason}.`),
     d.hint ? h("p", { class: "hint" }, d.hint) : null,
-    h("p", { class: "muted" }, "Container Cargos are not available yet in this version of Island: it runs WASM Cargos."),
+    h("p", { class: "muted", id: "container-cargos" }, (store.status?.runtimes || []).includes("container")
+      ? "Island runs container Cargos on this engine."
+      : d.state === "available"
+        ? "Island found no Docker engine when it started: restart Island to run container Cargos on this one."
+        : "Without Docker, Island runs WASM Cargos only."),
     h("button", { class: "plain", onclick: check }, "Check again"))).catch((e) => toast(e.message));
   check();
   return h("section", { class: "card", id: "docker-settings" }, h("h2", {}, "Docker"), body);
@@ -98,7 +102,7 @@ export default function settings(main, store) {
     shown = now;
     forms.replaceChildren(island(s.settings), coordinator(s.settings, s.credentials), limits(s.settings, s.max_concurrent_jobs));
   };
-  main.replaceChildren(forms, login, docker());
+  main.replaceChildren(forms, login, docker(store));
   const off = subscribe(render);
   render(store);
   return off;

@@ -1,0 +1,270 @@
+//! Container Cargos against a real Docker engine (a private dockerd per test) with an image
+//! built here: `FROM scratch`, the static busybox and a shell Cargo that speaks protocol §9.
+//! Streaming, exit codes, out of memory, timeout, cancel, the sandbox as the Cargo sees it,
+//! the image policy, and the sweep of containers a crash left behind.
+
+mod common;
+
+use common::{temp_home, test_hardware, wait_status};
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use island::config::Config;
+use island::devnet::docker_engine::DockerEngine;
+use island::devnet::services::{STATIC_BUSYBOX, Service, in_ci, present_or_skip as needs, say_skipped};
+use island::jobs::{JobId, JobSpec, RuntimeKind};
+use island::runtimes::container::ContainerRuntime;
+use island::runtimes::{CargoEvent, CargoIo, Error, Runtime};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const IMAGE: &str = "island-test/cargo:local";
+const ISLAND: &str = "test-island-1";
+
+/// The Cargo: reads its input line, says ready, then does what the input's `mode` says.
+const CARGO: &str = r#"read -r input
+tok() { printf '{"type":"token","content":"%s"}\n' "$1"; }
+printf '{"type":"status","message":"ready"}\n'
+case "$input" in
+  *'"tokens"'*) tok "héllo "; tok "wörld €"; printf '{"type":"done"}\n' ;;
+  *'"fail"'*) echo "something broke" >&2; exit 3 ;;
+  *'"oom"'*) x=$(head -c 300000000 /dev/zero | tr '\0' a); tok "${#x}" ;;
+  *'"sleep"'*) sleep 120 ;;
+  *'"probe"'*)
+    if nc -w 2 203.0.113.1 80 </dev/null 2>/dev/null; then tok "net:open"; else tok "net:none"; fi
+    tok "ifaces:$(ls /sys/class/net | tr '\n' ' ')"
+    if touch /written 2>/dev/null; then tok "root:writable"; else tok "root:read-only"; fi
+    if echo x > /tmp/t 2>/dev/null; then tok "tmp:writable"; else tok "tmp:read-only"; fi
+    tok "$(grep CapEff /proc/self/status | tr -d '\t ')" ;;
+  *) tok "echo:$input" ;;
+esac
+"#;
+
+struct Setup {
+    engine: DockerEngine,
+    runtime: ContainerRuntime,
+}
+
+fn docker(engine: &DockerEngine, args: &[&str]) -> String {
+    let out = Command::new("docker").env("DOCKER_HOST", engine.host()).args(args).output().expect("the docker CLI");
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Imports the test image: a root file system with busybox, its applets and the Cargo.
+fn build_image(engine: &DockerEngine) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::create_dir_all(root.join("tmp")).unwrap();
+    std::fs::copy(STATIC_BUSYBOX, root.join("bin/busybox")).unwrap();
+    for applet in ["sh", "cat", "sleep", "head", "tr", "nc", "touch", "grep", "printf", "ls", "echo"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    std::fs::write(root.join("cargo.sh"), CARGO).unwrap();
+    let tar = dir.path().join("rootfs.tar");
+    let ok = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap();
+    assert!(ok.success());
+    let tar = tar.to_string_lossy().to_string();
+    docker(engine, &["import", "--change", r#"ENTRYPOINT ["/bin/sh", "/cargo.sh"]"#, &tar, IMAGE]);
+}
+
+fn config() -> Config {
+    let mut c = Config::default();
+    c.registry.allowed = vec!["docker.io/island-test".into()];
+    c.workload.resource_limits.memory_mb = island::config::Bounded::new(64).unwrap();
+    c.workload.job_timeout = Duration::from_secs(30);
+    c
+}
+
+async fn setup(config: Config) -> Option<Setup> {
+    if !needs(&[Service::DockerEngine, Service::BusyboxStatic]) {
+        return None;
+    }
+    let engine = match DockerEngine::start().await {
+        Ok(e) => e,
+        Err(e) => {
+            assert!(!in_ci(), "CI must run the container tests, but {e}");
+            say_skipped(&format!("the container tests: {e}"));
+            return None;
+        }
+    };
+    build_image(&engine);
+    let runtime = ContainerRuntime::connect_at(&engine.host(), &config).await.expect("the engine answers");
+    runtime.recover(ISLAND).await;
+    Some(Setup { engine, runtime })
+}
+
+fn job(id: &str, input: serde_json::Value) -> JobSpec {
+    let mut spec = JobSpec::new(JobId::from(id), RuntimeKind::Container, input);
+    spec.container_image = Some(IMAGE.into());
+    spec
+}
+
+/// Runs `spec`, collecting what the Cargo said; `cancel` may be fired by the caller.
+async fn run(rt: &ContainerRuntime, spec: &JobSpec, cancel: CancellationToken) -> (Result<(), Error>, Vec<CargoEvent>) {
+    let (tx, mut rx) = mpsc::channel(64);
+    let collect = tokio::spawn(async move {
+        let mut all = Vec::new();
+        while let Some(e) = rx.recv().await {
+            all.push(e);
+        }
+        all
+    });
+    let result = rt.run(spec, CargoIo { cancel, events: tx }).await;
+    (result, collect.await.unwrap())
+}
+
+fn tokens(events: &[CargoEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| if let CargoEvent::Token { content } = e { Some(content.clone()) } else { None })
+        .collect()
+}
+
+/// The containers this Island has on the engine.
+async fn ours(engine: &DockerEngine) -> Vec<String> {
+    let docker = Docker::connect_with_host(&engine.host()).unwrap();
+    let filters = HashMap::from([("label", vec![format!("io.archipelag.island={ISLAND}")])]);
+    let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+    let found = docker.list_containers(Some(options)).await.unwrap();
+    found.into_iter().flat_map(|c| c.names.unwrap_or_default()).collect()
+}
+
+#[tokio::test]
+async fn a_cargo_streams_its_tokens_whole_and_succeeds_and_nothing_is_left() {
+    let Some(s) = setup(config()).await else { return };
+    let (result, events) = run(&s.runtime, &job("tokens-1", json!({"mode": "tokens"})), CancellationToken::new()).await;
+    result.expect("a clean exit");
+    assert_eq!(events[0], CargoEvent::Status { message: "ready".into() });
+    assert_eq!(tokens(&events), ["héllo ", "wörld €"], "multibyte characters arrive whole");
+    assert!(ours(&s.engine).await.is_empty(), "the container is removed");
+}
+
+#[tokio::test]
+async fn exit_codes_oom_and_timeouts_fail_with_their_reason() {
+    let mut c = config();
+    c.workload.job_timeout = Duration::from_secs(2);
+    let Some(s) = setup(c).await else { return };
+    let (result, _) = run(&s.runtime, &job("fail-1", json!({"mode": "fail"})), CancellationToken::new()).await;
+    assert!(matches!(result, Err(Error::ExitCode(3))), "{result:?}");
+    let (result, _) = run(&s.runtime, &job("oom-1", json!({"mode": "oom"})), CancellationToken::new()).await;
+    let e = result.expect_err("killed for memory");
+    assert!(matches!(e, Error::OutOfMemory { limit_mb: 64 }), "{e:?}");
+    assert_eq!(e.to_string(), "out of memory (limit 64 MB)");
+    let (result, _) = run(&s.runtime, &job("slow-1", json!({"mode": "sleep"})), CancellationToken::new()).await;
+    let e = result.expect_err("timed out");
+    assert_eq!(e.to_string(), "timed out after 2 s");
+    assert!(ours(&s.engine).await.is_empty(), "every container is removed: {:?}", ours(&s.engine).await);
+}
+
+#[tokio::test]
+async fn a_cancel_stops_the_container_and_removes_it() {
+    let Some(s) = setup(config()).await else { return };
+    let cancel = CancellationToken::new();
+    let spec = job("cancel-1", json!({"mode": "sleep"}));
+    let (tx, mut rx) = mpsc::channel(64);
+    let io = CargoIo { cancel: cancel.clone(), events: tx };
+    let running = s.runtime.run(&spec, io);
+    let watch = async {
+        // Running once it said ready; then cancel.
+        while let Some(e) = rx.recv().await {
+            if e == (CargoEvent::Status { message: "ready".into() }) {
+                assert_eq!(ours(&s.engine).await.len(), 1, "the container runs");
+                cancel.cancel();
+            }
+        }
+    };
+    let (result, ()) = tokio::join!(running, watch);
+    assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
+    assert!(ours(&s.engine).await.is_empty(), "no container is left after the cancel");
+}
+
+#[tokio::test]
+async fn the_sandbox_has_no_network_a_read_only_root_and_no_capabilities() {
+    let Some(s) = setup(config()).await else { return };
+    let (result, events) = run(&s.runtime, &job("probe-1", json!({"mode": "probe"})), CancellationToken::new()).await;
+    result.expect("a clean exit");
+    let said = tokens(&events);
+    assert!(said.contains(&"net:none".to_string()), "{said:?}");
+    assert!(said.contains(&"ifaces:lo ".to_string()), "only the loopback interface: {said:?}");
+    assert!(said.contains(&"root:read-only".to_string()) && said.contains(&"tmp:writable".to_string()), "{said:?}");
+    assert!(said.contains(&"CapEff:0000000000000000".to_string()), "every capability dropped: {said:?}");
+}
+
+#[tokio::test]
+async fn images_outside_the_allowlist_or_not_the_pinned_digest_never_run() {
+    let mut c = config();
+    c.registry.allowed = vec!["docker.io/island-test".into(), "ghcr.io/archipelag-io".into()];
+    let Some(s) = setup(c).await else { return };
+    let mut evil = job("evil-1", json!({"mode": "tokens"}));
+    evil.container_image = Some("ghcr.io/archipelag-io-evil/x:latest".into());
+    let (result, events) = run(&s.runtime, &evil, CancellationToken::new()).await;
+    let e = result.expect_err("refused");
+    assert!(e.to_string().contains("not from an allowed registry"), "{e}");
+    assert!(events.is_empty());
+    let mut pinned = job("pinned-1", json!({"mode": "tokens"}));
+    pinned.image_digest = Some(format!("sha256:{}", "0".repeat(64)));
+    let (result, events) = run(&s.runtime, &pinned, CancellationToken::new()).await;
+    let e = result.expect_err("refused");
+    assert!(e.to_string().contains("image digest mismatch"), "{e}");
+    assert!(events.is_empty(), "nothing ran");
+    // The right digest (the image's id) runs.
+    pinned.image_digest = Some(docker(&s.engine, &["image", "inspect", "--format", "{{.Id}}", IMAGE]));
+    let (result, _) = run(&s.runtime, &pinned, CancellationToken::new()).await;
+    result.expect("the pinned image runs");
+    assert!(ours(&s.engine).await.is_empty());
+}
+
+#[tokio::test]
+async fn containers_a_crash_left_behind_are_removed_at_start_up() {
+    let Some(s) = setup(config()).await else { return };
+    let label = format!("io.archipelag.island={ISLAND}");
+    docker(
+        &s.engine,
+        &["create", "--name", "island-job-left", "--label", &label, "--label", "io.archipelag.job=left", IMAGE],
+    );
+    docker(&s.engine, &["create", "--name", "someone-elses", IMAGE]);
+    assert_eq!(ours(&s.engine).await, ["/island-job-left"]);
+    s.runtime.recover(ISLAND).await;
+    assert!(ours(&s.engine).await.is_empty(), "the leftover is removed");
+    let all = docker(&s.engine, &["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(all, "someone-elses", "containers that are not Island's stay");
+}
+
+#[tokio::test]
+async fn without_an_engine_the_runtime_is_not_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("unix://{}/docker.sock", dir.path().display());
+    let e = ContainerRuntime::connect_at(&endpoint, &config()).await.err().expect("no engine");
+    assert!(e.contains("docker.sock"), "{e}");
+}
+
+#[tokio::test]
+async fn the_agent_sweeps_its_own_leftovers_at_start_and_runs_container_jobs() {
+    let Some(s) = setup(config()).await else { return };
+    let home = temp_home();
+    let mut c = config();
+    c.host_id = Some("agent-island-1".into());
+    let label = "io.archipelag.island=agent-island-1";
+    docker(&s.engine, &["create", "--name", "island-job-crashed", "--label", label, IMAGE]);
+    let runtime = ContainerRuntime::connect_at(&s.engine.host(), &c).await.unwrap();
+    let agent = island::Agent::builder(c)
+        .home(home.home.clone())
+        .hardware(test_hardware())
+        .runtime(std::sync::Arc::new(runtime))
+        .start()
+        .await
+        .unwrap();
+    let names = docker(&s.engine, &["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(!names.contains("island-job-crashed"), "removed before the agent took jobs: {names}");
+    assert_eq!(agent.status().borrow().runtimes, ["container"]);
+    agent.send(island::api::Command::Submit(Box::new(job("via-agent", json!({"mode": "tokens"}))))).await.unwrap();
+    wait_status(&agent, "the container job done", |st| st.counters.succeeded == 1).await;
+    agent.shutdown(Duration::ZERO).await;
+}
