@@ -1,12 +1,10 @@
-//! Is a Docker engine reachable, and which? Asked for the settings screen (and, once
-//! container Cargos land, before advertising the `docker` runtime). One plain HTTP request
-//! (`GET /version`) on the engine's socket, so no Docker client library is needed to say
-//! what is wrong and how to fix it.
+//! Is a Docker engine reachable, and which? Asked for the settings screen: the engine's
+//! `/version` through bollard (Unix socket, Windows named pipe or TCP), and when it does not
+//! answer, what is wrong and how to fix it.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// How long the engine gets to answer.
 const TIMEOUT: Duration = Duration::from_secs(3);
@@ -95,49 +93,45 @@ enum Fault {
     Other(String),
 }
 
-impl From<std::io::Error> for Fault {
-    fn from(e: std::io::Error) -> Self {
-        match e.kind() {
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => Fault::Missing,
-            std::io::ErrorKind::PermissionDenied => Fault::Denied,
+/// The first I/O error under `e`, if any.
+fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        next = err.source();
+    }
+    None
+}
+
+impl From<bollard::errors::Error> for Fault {
+    fn from(e: bollard::errors::Error) -> Self {
+        use bollard::errors::Error as B;
+        match &e {
+            B::SocketNotFoundError(_) => return Fault::Missing,
+            B::DockerResponseServerError { status_code, message } => {
+                return Fault::Other(format!("the engine answered {status_code}: {message}"));
+            }
+            B::JsonDataError { .. } | B::JsonSerdeError { .. } => {
+                return Fault::Other(format!("not a Docker engine (its /version answer: {e})"));
+            }
+            _ => {}
+        }
+        match io_kind(&e) {
+            Some(std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => Fault::Missing,
+            Some(std::io::ErrorKind::PermissionDenied) => Fault::Denied,
             _ => Fault::Other(e.to_string()),
         }
     }
 }
 
+/// The engine's version and API version, asked with bollard (Unix socket, named pipe or TCP).
 async fn version(endpoint: &str) -> Result<(String, String), Fault> {
-    if let Some(path) = endpoint.strip_prefix("unix://") {
-        #[cfg(unix)]
-        return ask(tokio::net::UnixStream::connect(path).await?).await;
-        #[cfg(not(unix))]
-        return Err(Fault::Other(format!("{path}: Unix sockets are not available on this system")));
+    let docker = bollard::Docker::connect_with_host(endpoint)?;
+    let v = docker.version().await?;
+    match (v.version, v.api_version) {
+        (Some(version), Some(api)) => Ok((version, api)),
+        _ => Err(Fault::Other("not a Docker engine (its /version answer names no version)".into())),
     }
-    if let Some(addr) = endpoint.strip_prefix("tcp://") {
-        return ask(tokio::net::TcpStream::connect(addr.trim_end_matches('/')).await?).await;
-    }
-    Err(Fault::Other(format!("Island cannot check a Docker endpoint like {endpoint:?} yet")))
-}
-
-#[derive(Deserialize)]
-struct Version {
-    #[serde(rename = "Version")]
-    version: String,
-    #[serde(rename = "ApiVersion")]
-    api_version: String,
-}
-
-/// `GET /version` over HTTP/1.0 (the engine closes the connection after the answer).
-async fn ask(mut io: impl AsyncRead + AsyncWrite + Unpin) -> Result<(String, String), Fault> {
-    io.write_all(b"GET /version HTTP/1.0\r\nHost: docker\r\n\r\n").await?;
-    let mut answer = Vec::new();
-    io.take(1 << 20).read_to_end(&mut answer).await?;
-    let text = String::from_utf8_lossy(&answer);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| Fault::Other("not an HTTP answer".into()))?;
-    let status = head.lines().next().unwrap_or_default();
-    if status.split_whitespace().nth(1) != Some("200") {
-        return Err(Fault::Other(format!("the engine answered {status:?}")));
-    }
-    let v: Version = serde_json::from_str(body.trim())
-        .map_err(|e| Fault::Other(format!("not a Docker engine (its /version answer: {e})")))?;
-    Ok((v.version, v.api_version))
 }
