@@ -115,11 +115,10 @@ async fn publish_baseline(double: &CoordinatorDouble) -> Duration {
 
 fn heartbeat_build(agent: &AgentHandle) -> Duration {
     let status = agent.status().borrow().clone();
-    let runtimes = vec!["wasm".to_string()];
     let n = 20_000;
     let t0 = Instant::now();
     for _ in 0..n {
-        let hb = island::coordinator::build_heartbeat(&status, "host", &runtimes, Some(0.1), 0);
+        let hb = island::coordinator::build_heartbeat(&status, "host", Some(0.1), 0);
         std::hint::black_box(serde_json::to_vec(&hb).unwrap());
     }
     t0.elapsed() / n

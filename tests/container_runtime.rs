@@ -95,7 +95,8 @@ async fn setup(config: Config) -> Option<Setup> {
         }
     };
     build_image(&engine);
-    let runtime = ContainerRuntime::connect_at(&engine.host(), &config).await.expect("the engine answers");
+    let runtime = ContainerRuntime::new(&engine.host(), &config).unwrap();
+    runtime.check().await.expect("the engine answers");
     runtime.recover(ISLAND).await;
     Some(Setup { engine, runtime })
 }
@@ -238,11 +239,31 @@ async fn containers_a_crash_left_behind_are_removed_at_start_up() {
 }
 
 #[tokio::test]
-async fn without_an_engine_the_runtime_is_not_there() {
+async fn without_an_engine_container_jobs_fail_saying_so() {
     let dir = tempfile::tempdir().unwrap();
     let endpoint = format!("unix://{}/docker.sock", dir.path().display());
-    let e = ContainerRuntime::connect_at(&endpoint, &config()).await.err().expect("no engine");
+    let runtime = ContainerRuntime::new(&endpoint, &config()).unwrap();
+    let e = runtime.check().await.expect_err("no engine");
     assert!(e.contains("docker.sock"), "{e}");
+    assert!(!runtime.available());
+    let (result, _) = run(&runtime, &job("no-engine", json!({"mode": "tokens"})), CancellationToken::new()).await;
+    let e = result.expect_err("no engine to run on");
+    assert!(e.to_string().contains("Docker is not available"), "{e}");
+}
+
+#[tokio::test]
+async fn an_engine_that_comes_is_used_and_one_that_goes_is_noticed() {
+    let Some(s) = setup(config()).await else { return };
+    // A runtime that has not seen the engine yet (it was not there at start-up).
+    let late = ContainerRuntime::new(&s.engine.host(), &config()).unwrap();
+    assert!(!late.available());
+    late.refresh().await;
+    assert!(late.available(), "picked up at the next check");
+    let (result, _) = run(&late, &job("late-1", json!({"mode": "tokens"})), CancellationToken::new()).await;
+    result.expect("runs on the engine that came");
+    drop(s);
+    late.refresh().await;
+    assert!(!late.available(), "the engine went away");
 }
 
 #[tokio::test]
@@ -253,7 +274,8 @@ async fn the_agent_sweeps_its_own_leftovers_at_start_and_runs_container_jobs() {
     c.host_id = Some("agent-island-1".into());
     let label = "io.archipelag.island=agent-island-1";
     docker(&s.engine, &["create", "--name", "island-job-crashed", "--label", label, IMAGE]);
-    let runtime = ContainerRuntime::connect_at(&s.engine.host(), &c).await.unwrap();
+    let runtime = ContainerRuntime::new(&s.engine.host(), &c).unwrap();
+    runtime.check().await.unwrap();
     let agent = island::Agent::builder(c)
         .home(home.home.clone())
         .hardware(test_hardware())

@@ -58,6 +58,8 @@ pub(crate) enum Request {
     CredentialsChanged(Result<crate::credentials::CredentialsPlace>, oneshot::Sender<Result<()>>),
     /// A new look at the model cache.
     Models(crate::models::ModelCacheView),
+    /// The runtimes that can run Cargos now (a Docker engine came or went).
+    Runtimes(Vec<String>),
     /// The owner's settings were written off this task: the file's new configuration (or
     /// why not), the write's sequence number, and where to answer.
     ConfigEdited(Box<Result<Config>>, u64, oneshot::Sender<Result<()>>),
@@ -204,6 +206,7 @@ impl Core {
                 let _ = self.reports.send(report);
             }
             Request::Models(view) => self.set_status_field(|s| &mut s.models, view),
+            Request::Runtimes(names) => self.set_status_field(|s| &mut s.runtimes, names),
             Request::Credentials(place) => self.set_status_field(|s| &mut s.credentials, place),
         }
     }

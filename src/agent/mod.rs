@@ -161,9 +161,8 @@ impl AgentBuilder {
         let cache_dir = self.config.model_cache.cache_dir.clone().unwrap_or_else(|| self.home.model_cache_dir());
         let cancel_grace = self.config.agent.cancel_grace;
         let runtimes: HashMap<_, _> = self.runtimes.into_iter().map(|r| (r.kind(), r)).collect();
-        let mut runtime_names: Vec<String> = runtimes.keys().map(|k| k.to_string()).collect();
-        runtime_names.sort();
-        status_tx.send_modify(|s| s.runtimes = runtime_names.clone());
+        let checked: Vec<Arc<dyn Runtime>> = runtimes.values().cloned().collect();
+        status_tx.send_modify(|s| s.runtimes = periodic::available_runtimes(&checked));
         let (reports_tx, reports_rx) = mpsc::unbounded_channel();
         let (link_config_tx, link_config_rx) =
             watch::channel(LinkConfig { generation: 0, config: self.config.clone() });
@@ -208,6 +207,7 @@ impl AgentBuilder {
         core.publish();
         let (link_tx, link_rx) = mpsc::channel(64);
         spawn_named(&tracker, &alive, "agent", core.run(req_rx, link_rx));
+        spawn_named(&tracker, &alive, "runtime check", periodic::check_runtimes(checked, root.clone(), req_tx.clone()));
         let scans = scan_models(model_dir_rx, root.clone(), req_tx.clone());
         spawn_named(&tracker, &alive, "model cache scan", scans);
         let metrics = metrics_task(metrics_interval, root.clone(), req_tx.clone(), cache_dir);
@@ -219,7 +219,6 @@ impl AgentBuilder {
                 requests: link_tx,
                 status: status_rx.clone(),
                 reports: reports_rx,
-                runtimes: runtime_names,
                 home: self.home.root().to_path_buf(),
                 reconnect: link_config_rx.clone(),
                 token: root.clone(),

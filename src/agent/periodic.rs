@@ -14,6 +14,7 @@ use super::core::Request;
 use crate::api::{Event, Fault, FaultKind, LogLine};
 use crate::hardware::{Hardware, Sample, Sampler};
 use crate::models::ModelStore;
+use crate::runtimes::Runtime;
 use crate::tasks::every;
 
 /// Detects the hardware off the async threads. A detection that panics (a driver library
@@ -69,6 +70,40 @@ pub(super) async fn metrics_task(
         }
     })
     .await;
+}
+
+/// How often runtimes that depend on something outside Island (a Docker engine) are looked
+/// at again: an engine that starts later is used within this time.
+pub(super) const RUNTIME_CHECK_EVERY: Duration = Duration::from_secs(30);
+
+/// The runtimes that can run Cargos now, as the protocol names them, sorted.
+pub(super) fn available_runtimes(runtimes: &[Arc<dyn Runtime>]) -> Vec<String> {
+    let mut names: Vec<String> = runtimes.iter().filter(|r| r.available()).map(|r| r.kind().to_string()).collect();
+    names.sort();
+    names
+}
+
+/// Asks each runtime to look again whether it can run Cargos, and tells the agent which can.
+pub(super) async fn check_runtimes(
+    runtimes: Vec<Arc<dyn Runtime>>,
+    token: CancellationToken,
+    requests: mpsc::Sender<Request>,
+) {
+    let mut interval = tokio::time::interval(RUNTIME_CHECK_EVERY);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
+    loop {
+        tokio::select! {
+            () = token.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        for r in &runtimes {
+            r.refresh().await;
+        }
+        if requests.send(Request::Runtimes(available_runtimes(&runtimes))).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// How often the model cache is looked at again (a walk of its directory).

@@ -17,24 +17,24 @@ use crate::tasks::every;
 const RTT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Sends heartbeats until shutdown.
-pub(super) async fn run(link: Link, runtimes: Vec<String>) {
+pub(super) async fn run(link: Link) {
     let interval = link.config.coordinator.heartbeat_interval;
     let token = link.token.clone();
     every(interval, token, || {
         let link = link.clone();
-        let runtimes = runtimes.clone();
         async move {
             // The round trip the reference measures, on its own task: job handling never waits.
             let rtt = link.round_trip(RTT_TIMEOUT).await.map(|d| d.as_secs_f32() * 1000.0);
-            let hb = build(&link.status.borrow(), &link.host_id, &runtimes, rtt, unix_ms());
+            let hb = build(&link.status.borrow(), &link.host_id, rtt, unix_ms());
             link.publish_json(subjects::heartbeat(&link.host_id), &hb).await;
         }
     })
     .await;
 }
 
-/// Builds a heartbeat from a status snapshot. Pure and quick.
-pub fn build(status: &Status, host_id: &str, runtimes: &[String], rtt_ms: Option<f32>, now_ms: i64) -> Heartbeat {
+/// Builds a heartbeat from a status snapshot (its runtimes are those that can run Cargos
+/// now: container only while a Docker engine answers). Pure and quick.
+pub fn build(status: &Status, host_id: &str, rtt_ms: Option<f32>, now_ms: i64) -> Heartbeat {
     let hw = &status.hardware;
     let usage = &hw.usage;
     let paused = status.hosting != HostingState::Hosting;
@@ -77,7 +77,7 @@ pub fn build(status: &Status, host_id: &str, runtimes: &[String], rtt_ms: Option
             estimated_llm_tok_s: tok_s,
             max_concurrent_containers: status.max_concurrent_jobs as u32,
             wasm_memory_limit_mb: wasm_memory_limit_mb(status),
-            supported_runtimes: runtimes.to_vec(),
+            supported_runtimes: status.runtimes.clone(),
             nats_rtt_ms: rtt_ms,
             public_addr: None,
         },
@@ -133,7 +133,7 @@ mod tests {
             gpus: vec![gpu(0, "NVIDIA GeForce RTX 4090", true), gpu(1, "NVIDIA T4", false)],
             ..Hardware::default()
         };
-        let hb = build(&status, "h", &[], None, 1);
+        let hb = build(&status, "h", None, 1);
         let gpus = hb.gpus.unwrap();
         assert_eq!(gpus.len(), 1, "the unshared GPU is left out");
         assert_eq!((gpus[0].index, gpus[0].utilization_percent, gpus[0].temperature_c), (0, 87, 66));
@@ -141,7 +141,7 @@ mod tests {
         assert_eq!(hb.performance_estimates.estimated_llm_tok_s, Some(123.0));
         assert_eq!(hb.performance_estimates.wasm_memory_limit_mb, 4096, "the elevated tier's limit, not 3/4 of RAM");
         status.hardware.gpus[0].selected = false;
-        let hb = build(&status, "h", &[], None, 1);
+        let hb = build(&status, "h", None, 1);
         assert!(hb.gpus.is_none() && hb.performance_estimates.gpu_bandwidth_gb_s.is_none());
     }
 
@@ -155,11 +155,11 @@ mod tests {
         let w = |id: &str, at: i64| RecentWorkload { workload_id: id.into(), last_run_ms: at };
         let now = 10_000_000_000;
         status.recent_workloads = vec![w("llm-chat", now - 1000), w("42", now - 3_599_000), w("old", now - 3_601_000)];
-        let hb = build(&status, "h", &[], None, now);
+        let hb = build(&status, "h", None, now);
         assert_eq!(hb.cache.warm_workload_ids, ["llm-chat", "42"]);
         assert_eq!((hb.cache.warm_workload_count, hb.cache.cached_image_count), (2, 0));
         assert_eq!(hb.performance_estimates.wasm_memory_limit_mb, 512);
         status.hardware.ram_mb = 300;
-        assert_eq!(build(&status, "h", &[], None, now).performance_estimates.wasm_memory_limit_mb, 300);
+        assert_eq!(build(&status, "h", None, now).performance_estimates.wasm_memory_limit_mb, 300);
     }
 }

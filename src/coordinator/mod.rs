@@ -82,8 +82,6 @@ pub(crate) struct LinkContext {
     pub status: watch::Receiver<Status>,
     /// Job reports to publish, in order.
     pub reports: mpsc::UnboundedReceiver<JobReport>,
-    /// Runtimes this Island has, as the protocol names them.
-    pub runtimes: Vec<String>,
     /// The Island home (for credentials kept outside the config).
     pub home: std::path::PathBuf,
     /// The agent's configuration; notifies when the owner stores or clears credentials or
@@ -311,7 +309,7 @@ async fn run_session(
     let tracker = TaskTracker::new();
     let a = &cx.alive;
     spawn_named(&tracker, a, "registration and pairing", session::run(link.clone(), connected_rx.clone()));
-    spawn_named(&tracker, a, "heartbeat", heartbeat::run(link.clone(), cx.runtimes.clone()));
+    spawn_named(&tracker, a, "heartbeat", heartbeat::run(link.clone()));
     spawn_named(&tracker, a, "leases", control::leases(link.clone()));
     if let Some(subs) = control::subscribe(&link).await {
         spawn_named(&tracker, a, "coordinator commands", control::run(link.clone(), subs));

@@ -94,8 +94,8 @@ pub struct CargoIo {
 /// The future a runtime returns.
 pub type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
 
-/// The future of [`Runtime::recover`].
-pub type RecoverFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+/// The future of [`Runtime::recover`] and [`Runtime::refresh`].
+pub type HookFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// A way to run Cargos.
 pub trait Runtime: Send + Sync + 'static {
@@ -114,7 +114,17 @@ pub trait Runtime: Send + Sync + 'static {
     /// Called once at start-up, before any job, with this Island's id: a runtime whose work
     /// can outlive the process (containers) removes what a crash left behind, and labels
     /// what it starts from now on with the id.
-    fn recover<'a>(&'a self, _island_id: &'a str) -> RecoverFuture<'a> {
+    fn recover<'a>(&'a self, _island_id: &'a str) -> HookFuture<'a> {
+        Box::pin(async {})
+    }
+
+    /// Whether this runtime can run Cargos now (one that needs an engine may lose it).
+    fn available(&self) -> bool {
+        true
+    }
+
+    /// Looks again whether the runtime can run Cargos (the agent calls it periodically).
+    fn refresh(&self) -> HookFuture<'_> {
         Box::pin(async {})
     }
 }

@@ -11,6 +11,7 @@ pub mod sandbox;
 pub mod stdout;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{OnceLock, RwLock};
 
 use bollard::Docker;
@@ -19,48 +20,106 @@ use tracing::{info, warn};
 
 use self::run::{Container, ISLAND_LABEL, JOB_LABEL};
 use self::sandbox::Sandbox;
-use super::{CargoIo, Error, RecoverFuture, RunFuture, Runtime, RuntimeKind};
+use super::{CargoIo, Error, HookFuture, RunFuture, Runtime, RuntimeKind};
 use crate::config::{Config, SandboxTier};
 use crate::jobs::JobSpec;
 
 /// Runs container Cargos on one engine.
 pub struct ContainerRuntime {
-    docker: Docker,
+    /// The engine's client, made once its socket exists.
+    docker: RwLock<Option<Docker>>,
     /// Where the engine listens, for messages.
     endpoint: String,
     /// This Island's id, for the containers' labels (set by [`Runtime::recover`]).
     island_id: OnceLock<String>,
     /// The live configuration (limits, registry policy, default image).
     config: RwLock<Config>,
+    /// Whether the engine answered the last time it was asked.
+    available: AtomicBool,
 }
 
 impl ContainerRuntime {
-    /// Connects to the engine at `DOCKER_HOST` (or the platform's default socket or pipe)
-    /// and checks that it answers.
+    /// The runtime for the engine at `DOCKER_HOST` (or the platform's default socket or
+    /// pipe), whether or not it answers now: one that starts later is picked up by
+    /// [`Runtime::refresh`]. Says in the log whether container Cargos are enabled.
     ///
     /// # Errors
-    /// Why no engine can be used, in words for the log.
-    pub async fn connect(config: &Config) -> Result<ContainerRuntime, String> {
+    /// `DOCKER_HOST` is not an endpoint Island can use.
+    pub async fn for_local_engine(config: &Config) -> Result<ContainerRuntime, String> {
         let endpoint = std::env::var("DOCKER_HOST")
             .ok()
             .filter(|h| !h.trim().is_empty())
             .unwrap_or_else(|| super::docker_probe::DEFAULT_HOST.to_string());
-        Self::connect_at(&endpoint, config).await
+        let runtime = Self::new(&endpoint, config)?;
+        if let Err(e) = runtime.check().await {
+            warn!(
+                "Docker not available ({e}): container Cargos are disabled, running in WASM-only mode until an engine answers"
+            );
+        }
+        Ok(runtime)
     }
 
-    /// Connects to the engine at `endpoint` (`unix://…`, `npipe://…`, `tcp://…`).
+    /// The runtime for the engine at `endpoint` (`unix://…`, `npipe://…`, `tcp://…`); it is
+    /// available once [`ContainerRuntime::check`] found the engine.
     ///
     /// # Errors
-    /// As [`ContainerRuntime::connect`].
-    pub async fn connect_at(endpoint: &str, config: &Config) -> Result<ContainerRuntime, String> {
-        let endpoint = endpoint.to_string();
-        let docker = Docker::connect_with_host(&endpoint).map_err(|e| format!("{endpoint}: {e}"))?;
-        let version = tokio::time::timeout(std::time::Duration::from_secs(5), docker.version())
-            .await
-            .map_err(|_| format!("{endpoint} did not answer"))?
-            .map_err(|e| format!("{endpoint}: {e}"))?;
-        info!(%endpoint, version = version.version.as_deref().unwrap_or("?"), "Docker engine found: container Cargos enabled");
-        Ok(ContainerRuntime { docker, endpoint, island_id: OnceLock::new(), config: RwLock::new(config.clone()) })
+    /// An endpoint Island cannot use (a scheme it does not speak).
+    pub fn new(endpoint: &str, config: &Config) -> Result<ContainerRuntime, String> {
+        if !["unix://", "npipe://", "tcp://", "http://"].iter().any(|s| endpoint.starts_with(s)) {
+            return Err(format!("{endpoint}: expected unix://, npipe:// or tcp://"));
+        }
+        Ok(ContainerRuntime {
+            docker: RwLock::new(None),
+            endpoint: endpoint.to_string(),
+            island_id: OnceLock::new(),
+            config: RwLock::new(config.clone()),
+            available: AtomicBool::new(false),
+        })
+    }
+
+    /// Asks the engine for its version; logs when it came or went.
+    ///
+    /// # Errors
+    /// Why the engine cannot be used now.
+    pub async fn check(&self) -> Result<(), String> {
+        let endpoint = &self.endpoint;
+        let docker = match self.client() {
+            Some(d) => d,
+            None => {
+                let made = Docker::connect_with_host(endpoint).map_err(|e| format!("{endpoint}: {e}"));
+                if let Err(e) = &made {
+                    self.note(Err(e.clone()));
+                }
+                let made = made?;
+                *self.docker.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(made.clone());
+                made
+            }
+        };
+        let asked = tokio::time::timeout(std::time::Duration::from_secs(5), docker.version()).await;
+        let answer = match asked {
+            Ok(Ok(v)) => Ok(v.version.unwrap_or_else(|| "?".into())),
+            Ok(Err(e)) => Err(format!("{endpoint}: {e}")),
+            Err(_) => Err(format!("{endpoint} did not answer within 5 s")),
+        };
+        self.note(answer.clone());
+        answer.map(|_| ())
+    }
+
+    /// Records whether the engine answered (its version), saying so when that changed.
+    fn note(&self, answer: Result<String, String>) {
+        let endpoint = &self.endpoint;
+        let was = self.available.swap(answer.is_ok(), Ordering::SeqCst);
+        match (&answer, was) {
+            (Ok(version), false) => info!(%endpoint, %version, "Docker engine found: container Cargos enabled"),
+            (Err(e), true) => {
+                warn!("The Docker engine went away ({e}): container Cargos are disabled until it is back")
+            }
+            _ => {}
+        }
+    }
+
+    fn client(&self) -> Option<Docker> {
+        self.docker.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Where the engine listens.
@@ -69,26 +128,38 @@ impl ContainerRuntime {
     }
 
     async fn run_job(&self, job: &JobSpec, io: CargoIo) -> Result<(), Error> {
+        // An engine that went away (or has not come yet) is asked once more before the job fails.
+        if !self.available() {
+            self.check().await.map_err(|why| Error::Unavailable {
+                kind: RuntimeKind::Container,
+                reason: format!("Docker is not available ({why})"),
+            })?;
+        }
+        let Some(docker) = self.client() else {
+            return Err(Error::Unavailable { kind: RuntimeKind::Container, reason: "Docker is not available".into() });
+        };
+        let docker = &docker;
         let config = self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let tier = tier_of(job.sandbox_tier.as_deref())?;
         let image = job.container_image.clone().unwrap_or_else(|| config.workload.llm_chat_image.clone());
         policy::check(&image, &config.registry).map_err(Error::ImageRefused)?;
-        images::ensure(&self.docker, &image, &io.cancel).await?;
+        images::ensure(docker, &image, &io.cancel).await?;
         if let Some(expected) = &job.image_digest {
-            images::verify_digest(&self.docker, &image, expected).await?;
+            images::verify_digest(docker, &image, expected).await?;
         }
         let sandbox = Sandbox::for_job(tier, &config);
         let island_id = self.island_id.get().map_or("unknown", String::as_str);
-        let container = Container::create(&self.docker, island_id, job, &image, &sandbox).await?;
+        let container = Container::create(docker, island_id, job, &image, &sandbox).await?;
         let result = container.run(job, &io, &sandbox).await;
         container.remove().await;
         result
     }
 
     async fn sweep(&self, island_id: &str) {
+        let Some(docker) = self.client() else { return };
         let filters = HashMap::from([("label", vec![format!("{ISLAND_LABEL}={island_id}")])]);
         let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-        let found = match self.docker.list_containers(Some(options)).await {
+        let found = match docker.list_containers(Some(options)).await {
             Ok(found) => found,
             Err(e) => return warn!(error = %e, "cannot list the containers a previous run may have left"),
         };
@@ -97,7 +168,7 @@ impl ContainerRuntime {
                 c.names.iter().flatten().next().map_or_else(String::new, |n| n.trim_start_matches('/').to_string());
             let job = c.labels.as_ref().and_then(|l| l.get(JOB_LABEL)).cloned().unwrap_or_default();
             warn!(container = %name, job_id = %job, "removing a container the last run of this Island left behind");
-            run::remove(&self.docker, c.id.as_deref().unwrap_or(&name)).await;
+            run::remove(&docker, c.id.as_deref().unwrap_or(&name)).await;
         }
     }
 }
@@ -123,8 +194,29 @@ impl Runtime for ContainerRuntime {
         *self.config.write().unwrap_or_else(std::sync::PoisonError::into_inner) = config.clone();
     }
 
-    fn recover<'a>(&'a self, island_id: &'a str) -> RecoverFuture<'a> {
+    fn recover<'a>(&'a self, island_id: &'a str) -> HookFuture<'a> {
         let _ = self.island_id.set(island_id.to_string());
-        Box::pin(self.sweep(island_id))
+        Box::pin(async move {
+            if self.available() {
+                self.sweep(island_id).await;
+            }
+        })
+    }
+
+    fn available(&self) -> bool {
+        self.available.load(Ordering::SeqCst)
+    }
+
+    fn refresh(&self) -> HookFuture<'_> {
+        Box::pin(async move {
+            let was = self.available();
+            // An engine that just came may hold containers a crash of this Island left.
+            if self.check().await.is_ok()
+                && !was
+                && let Some(id) = self.island_id.get()
+            {
+                self.sweep(id).await;
+            }
+        })
     }
 }

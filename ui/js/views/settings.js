@@ -80,7 +80,7 @@ function docker(store) {
     h("p", { class: "muted", id: "container-cargos" }, (store.status?.runtimes || []).includes("container")
       ? "Island runs container Cargos on this engine."
       : d.state === "available"
-        ? "Island found no Docker engine when it started: restart Island to run container Cargos on this one."
+        ? "Island has not used this engine yet: it looks again every 30 seconds and then runs container Cargos on it."
         : "Without Docker, Island runs WASM Cargos only."),
     h("button", { class: "plain", onclick: check }, "Check again"))).catch((e) => toast(e.message));
   check();
