@@ -290,3 +290,27 @@ async fn the_agent_sweeps_its_own_leftovers_at_start_and_runs_container_jobs() {
     wait_status(&agent, "the container job done", |st| st.counters.succeeded == 1).await;
     agent.shutdown(Duration::ZERO).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn island_run_container_prints_a_cargos_messages_for_its_author() {
+    let Some(s) = setup(config()).await else { return };
+    let home = temp_home();
+    std::fs::create_dir_all(home.home.root()).unwrap();
+    std::fs::write(home.home.config_file(), "[registry]\nallowed = [\"docker.io/island-test\"]\n").unwrap();
+    let run = |input: &str| {
+        common::island(home.dir.path())
+            .env("ISLAND_HOME", home.home.root())
+            .env("DOCKER_HOST", s.engine.host())
+            .args(["run-container", IMAGE, "--input", input])
+            .output()
+            .unwrap()
+    };
+    let ok = tokio::task::block_in_place(|| run(r#"{"mode":"tokens"}"#));
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(ok.status.code(), Some(0), "{out} {}", String::from_utf8_lossy(&ok.stderr));
+    assert!(out.contains(r#"{"type":"token","content":"wörld €"}"#), "{out}");
+    let failed = tokio::task::block_in_place(|| run(r#"{"mode":"fail"}"#));
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("failed: exit code 3"));
+    assert!(ours(&s.engine).await.is_empty());
+}

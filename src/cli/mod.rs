@@ -72,6 +72,18 @@ pub enum Sub {
         #[arg(long)]
         json: bool,
     },
+    /// Run a container Cargo on the local Docker engine and print what it says (for Cargo
+    /// authors); the image policy and sandbox are those of a job.
+    RunContainer {
+        /// The image, e.g. ghcr.io/archipelag-io/llm-chat:latest.
+        image: String,
+        /// The job input, as JSON.
+        #[arg(long, default_value = "{}")]
+        input: String,
+        /// Sandbox tier: restricted, standard or elevated.
+        #[arg(long)]
+        tier: Option<String>,
+    },
     /// Run a WASM Cargo locally and print what it says (for Cargo authors).
     RunWasm {
         /// A .wasm file, or an http(s) URL.
@@ -133,6 +145,7 @@ pub fn main() -> ExitCode {
         Some(Sub::Credentials { action }) => credentials(&home, &config_path, action),
         Some(Sub::Autostart { action }) => autostart(&action),
         Some(Sub::RunWasm { module, input, tier }) => run::run_wasm(&home, &config_path, &module, &input, tier),
+        Some(Sub::RunContainer { image, input, tier }) => run::run_container(&config_path, &image, &input, tier),
         None if cli.agent => run::agent(home, &config_path),
         None => {
             // The guide's troubleshooting relies on this: no --agent, only help.

@@ -14,6 +14,7 @@ use crate::config::{self, Config};
 use crate::home::IslandHome;
 use crate::jobs::JobSpec;
 use crate::logs::{self, LogHub};
+use crate::runtimes::container::ContainerRuntime;
 use crate::runtimes::wasm::WasmRuntime;
 use crate::runtimes::{CargoIo, Runtime, RuntimeKind};
 
@@ -175,6 +176,49 @@ async fn run_one(
     let mut job = JobSpec::new("run-wasm", RuntimeKind::Wasm, input);
     job.wasm_url = Some(url);
     job.sandbox_tier = tier;
+    run_local(&wasm, &job).await
+}
+
+/// `island run-container`: one container Cargo on the local engine, its messages printed.
+pub(super) fn run_container(path: &Path, image: &str, input: &str, tier: Option<String>) -> ExitCode {
+    let config = match path.exists().then(|| config::load(path)).transpose() {
+        Ok(loaded) => loaded.map(|l| l.config).unwrap_or_default(),
+        Err(e) => return config_error(&e),
+    };
+    let input: serde_json::Value = match serde_json::from_str(input) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: --input is not JSON: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(runtime) = tokio_runtime() else { return ExitCode::FAILURE };
+    runtime.block_on(async {
+        let endpoint = std::env::var("DOCKER_HOST")
+            .ok()
+            .filter(|h| !h.trim().is_empty())
+            .unwrap_or_else(|| crate::runtimes::docker_probe::DEFAULT_HOST.to_string());
+        let containers = match ContainerRuntime::new(&endpoint, &config) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Err(e) = containers.check().await {
+            eprintln!("error: Docker is not available ({e}); start the engine or set DOCKER_HOST");
+            return ExitCode::FAILURE;
+        }
+        let mut job = JobSpec::new(format!("run-container-{}", std::process::id()), RuntimeKind::Container, input);
+        job.container_image = Some(image.to_string());
+        job.sandbox_tier = tier;
+        run_local(&containers, &job).await
+    })
+}
+
+/// Runs `job` on `runtime`, printing each Cargo message as a JSON line; Ctrl-C cancels it
+/// (the runtime stops the work itself). Exit 0 only for a clean exit.
+async fn run_local(runtime: &dyn Runtime, job: &JobSpec) -> ExitCode {
     let (tx, mut rx) = mpsc::channel(64);
     let cancel = CancellationToken::new();
     let printer = async {
@@ -189,7 +233,7 @@ async fn run_one(
         std::future::pending::<()>().await;
     };
     let run = async {
-        let (result, ()) = tokio::join!(wasm.run(&job, CargoIo { cancel, events: tx }), printer);
+        let (result, ()) = tokio::join!(runtime.run(job, CargoIo { cancel, events: tx }), printer);
         result
     };
     let result = tokio::select! { r = run => r, () = ctrl_c => unreachable!("ctrl_c never ends") };
