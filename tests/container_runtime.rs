@@ -117,7 +117,7 @@ async fn run(rt: &ContainerRuntime, spec: &JobSpec, cancel: CancellationToken) -
         }
         all
     });
-    let result = rt.run(spec, CargoIo { cancel, events: tx }).await;
+    let result = rt.run(spec, CargoIo { cancel, events: tx, pulls: None }).await;
     (result, collect.await.unwrap())
 }
 
@@ -170,7 +170,7 @@ async fn a_cancel_stops_the_container_and_removes_it() {
     let cancel = CancellationToken::new();
     let spec = job("cancel-1", json!({"mode": "sleep"}));
     let (tx, mut rx) = mpsc::channel(64);
-    let io = CargoIo { cancel: cancel.clone(), events: tx };
+    let io = CargoIo { cancel: cancel.clone(), events: tx, pulls: None };
     let running = s.runtime.run(&spec, io);
     let watch = async {
         // Running once it said ready; then cancel.
@@ -313,4 +313,43 @@ async fn island_run_container_prints_a_cargos_messages_for_its_author() {
     assert_eq!(failed.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&failed.stderr).contains("failed: exit code 3"));
     assert!(ours(&s.engine).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_image_missing_here_is_pulled_with_progress_then_runs() {
+    let Some(s) = setup(config()).await else { return };
+    if !needs(&[Service::DockerRegistry]) {
+        return;
+    }
+    let registry = island::devnet::registry::LocalRegistry::start().await.expect("docker-registry starts");
+    let remote = format!("{}/island-test/cargo:1", registry.host());
+    docker(&s.engine, &["tag", IMAGE, &remote]);
+    docker(&s.engine, &["push", &remote]);
+    docker(&s.engine, &["rmi", &remote, IMAGE]);
+    let mut c = config();
+    c.registry.allowed = vec![format!("{}/island-test", registry.host())];
+    s.runtime.apply_config(&c);
+    let mut spec = job("pull-1", json!({"mode": "tokens"}));
+    spec.container_image = Some(remote.clone());
+    let (tx, rx) = mpsc::channel(64);
+    let (pulls_tx, mut pulls) = mpsc::unbounded_channel();
+    let io = CargoIo { cancel: CancellationToken::new(), events: tx, pulls: Some(pulls_tx) };
+    let (result, events) = tokio::join!(s.runtime.run(&spec, io), collect(rx));
+    result.expect("pulled and ran");
+    assert_eq!(tokens(&events), ["héllo ", "wörld €"]);
+    let mut seen = Vec::new();
+    while let Ok(p) = pulls.try_recv() {
+        seen.push(p);
+    }
+    let last = seen.last().expect("pull progress");
+    assert!(last.finished && last.image == remote, "{seen:?}");
+    assert!(last.done > 0 && last.total == Some(last.done), "the whole image came: {seen:?}");
+}
+
+async fn collect(mut rx: mpsc::Receiver<CargoEvent>) -> Vec<CargoEvent> {
+    let mut all = Vec::new();
+    while let Some(e) = rx.recv().await {
+        all.push(e);
+    }
+    all
 }

@@ -67,7 +67,8 @@ impl Fixture {
             }
             events
         };
-        let (result, events) = tokio::join!(self.runtime.run(job, CargoIo { cancel, events: tx }), collect);
+        let (result, events) =
+            tokio::join!(self.runtime.run(job, CargoIo { cancel, events: tx, pulls: None }), collect);
         (result, events)
     }
 }
@@ -127,7 +128,9 @@ async fn cancel_mid_run_interrupts_the_instance() {
         }
     };
     let ((result, ended), (first, cancelled_at)) = tokio::join!(
-        async { (f.runtime.run(&job, CargoIo { cancel: cancel.clone(), events: tx }).await, Instant::now()) },
+        async {
+            (f.runtime.run(&job, CargoIo { cancel: cancel.clone(), events: tx, pulls: None }).await, Instant::now())
+        },
         trigger
     );
     assert_eq!(first, Some(CargoEvent::Status { message: "ready".into() }));
@@ -360,7 +363,8 @@ async fn a_restarted_runtime_uses_the_cached_module_and_compiled_artifact() {
     let again = WasmRuntime::new(&f.home.home, &quick_config()).unwrap();
     let (tx, mut rx) = mpsc::channel(8);
     let drain = async { while rx.recv().await.is_some() {} };
-    let (result, ()) = tokio::join!(again.run(&job, CargoIo { cancel: CancellationToken::new(), events: tx }), drain);
+    let (result, ()) =
+        tokio::join!(again.run(&job, CargoIo { cancel: CancellationToken::new(), events: tx, pulls: None }), drain);
     result.unwrap();
     assert_eq!(again.stats(), island::runtimes::wasm::Stats { compiled: 0, downloaded: 0, in_flight: 0 });
 }

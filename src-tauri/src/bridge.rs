@@ -58,6 +58,7 @@ pub fn spawn<R: Runtime>(app: AppHandle<R>, agent: AgentHandle) {
                 Event::Log(_) => continue,
                 Event::Link(_) => "island://link",
                 Event::ModelProgress { .. } => "island://model-progress",
+                Event::ImagePull { .. } => "island://image-pull",
                 Event::Hosting(_) | Event::ConfigApplied => "island://changed",
             };
             let _ = app.emit(name, &event);

@@ -10,7 +10,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::api::Event;
 use crate::jobs::{JobId, JobOutcome, JobReport, JobSpec, JobState};
-use crate::runtimes::{self, CargoEvent, CargoIo, Runtime, RuntimeKind};
+use crate::runtimes::{self, CargoEvent, CargoIo, PullProgress, Runtime, RuntimeKind};
 
 /// How many Cargo events may wait for the agent before the Cargo's writes wait.
 const EVENT_BUFFER: usize = 256;
@@ -80,10 +80,12 @@ async fn run(job: &JobSpec, cx: &ExecContext) -> JobOutcome {
         return JobOutcome::Failed(reason);
     };
     let (tx, rx) = mpsc::channel(EVENT_BUFFER);
-    let io = CargoIo { cancel: cx.cancel.clone(), events: tx };
+    let (pulls_tx, pulls) = mpsc::unbounded_channel();
+    let io = CargoIo { cancel: cx.cancel.clone(), events: tx, pulls: Some(pulls_tx) };
     let mut output = OutputState::default();
     let work = async {
-        let (result, ()) = tokio::join!(runtime.run(job, io), forward(rx, job, cx, &mut output));
+        let (result, (), ()) =
+            tokio::join!(runtime.run(job, io), forward(rx, job, cx, &mut output), forward_pulls(pulls, job, cx));
         result
     };
     let result = tokio::select! {
@@ -111,6 +113,20 @@ async fn run(job: &JobSpec, cx: &ExecContext) -> JobOutcome {
         Err(_) if cx.cancel.is_cancelled() => JobOutcome::Cancelled,
         Err(runtimes::Error::Cancelled) => JobOutcome::Cancelled,
         Err(e) => JobOutcome::Failed(e.to_string()),
+    }
+}
+
+/// An image pull's progress, to the UIs as [`Event::ImagePull`].
+async fn forward_pulls(mut pulls: mpsc::UnboundedReceiver<PullProgress>, job: &JobSpec, cx: &ExecContext) {
+    while let Some(p) = pulls.recv().await {
+        let event = Event::ImagePull {
+            job_id: job.id.clone(),
+            image: p.image,
+            done: p.done,
+            total: p.total,
+            finished: p.finished,
+        };
+        let _ = cx.events.send(event);
     }
 }
 

@@ -75,6 +75,19 @@ pub enum Event {
         /// Bytes in all, when known.
         total: Option<u64>,
     },
+    /// A job's container image is being pulled.
+    ImagePull {
+        /// The job waiting for it.
+        job_id: JobId,
+        /// The image.
+        image: String,
+        /// Bytes done.
+        done: u64,
+        /// Bytes in all, when known.
+        total: Option<u64>,
+        /// True once the image is in place.
+        finished: bool,
+    },
     /// The configuration was (re)loaded and applied.
     ConfigApplied,
     /// A log line (also kept in the ring buffer, see [`crate::AgentHandle::recent_logs`]).

@@ -11,6 +11,8 @@ pub mod fake_nvml;
 mod http;
 mod nats_server;
 mod record;
+#[cfg(feature = "test-support")]
+pub mod registry;
 pub mod run;
 pub mod services;
 

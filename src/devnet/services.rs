@@ -37,6 +37,8 @@ pub enum Service {
     SessionBus,
     /// A statically linked busybox, the one program in the container test images.
     BusyboxStatic,
+    /// `docker-registry`, a private image registry for the pull tests.
+    DockerRegistry,
 }
 
 /// Where Debian's busybox-static puts its static busybox (the dynamic busybox package uses
@@ -56,6 +58,7 @@ impl Service {
             Service::WebKitWebDriver => "WebKitWebDriver".into(),
             Service::Gdbus => "gdbus".into(),
             Service::GnomeKeyring => "gnome-keyring-daemon".into(),
+            Service::DockerRegistry => "docker-registry".into(),
             Service::DbusRunSession => "dbus-run-session".into(),
             Service::Display | Service::SessionBus | Service::BusyboxStatic => return None,
         })
@@ -75,6 +78,7 @@ impl Service {
             Service::Display => "an X display",
             Service::SessionBus => "a D-Bus session bus",
             Service::BusyboxStatic => "a static busybox",
+            Service::DockerRegistry => "docker-registry",
         }
     }
 
@@ -92,6 +96,7 @@ impl Service {
             Service::Display => "run under xvfb-run, Debian package xvfb",
             Service::SessionBus => "run inside dbus-run-session, Debian package dbus",
             Service::BusyboxStatic => "Debian package busybox-static",
+            Service::DockerRegistry => "Debian package docker-registry",
         }
     }
 

@@ -89,6 +89,21 @@ pub struct CargoIo {
     /// Where the Cargo's events go, in order. Sending waits when the agent is behind, so
     /// no output is dropped.
     pub events: mpsc::Sender<CargoEvent>,
+    /// Where the progress of an image pull goes (for a bar in the window), if anywhere.
+    pub pulls: Option<mpsc::UnboundedSender<PullProgress>>,
+}
+
+/// How far the pull of a job's image got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullProgress {
+    /// The image.
+    pub image: String,
+    /// Bytes downloaded so far, over the layers the engine reported.
+    pub done: u64,
+    /// Bytes in all, as far as known.
+    pub total: Option<u64>,
+    /// True once the image is in place.
+    pub finished: bool,
 }
 
 /// The future a runtime returns.

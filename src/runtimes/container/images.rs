@@ -1,16 +1,58 @@
 //! The image a container Cargo runs: pulled when the engine does not have it, and checked
 //! against the digest the job pins (protocol §6.3) before anything runs.
 
+use std::collections::HashMap;
+
 use bollard::Docker;
+use bollard::models::CreateImageInfo;
 use bollard::query_parameters::CreateImageOptionsBuilder;
 use futures_util::StreamExt;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::runtimes::Error;
+use crate::runtimes::{Error, PullProgress};
 
-/// Makes sure the engine has `image`, pulling it when not (stopped by `cancel`).
-pub async fn ensure(docker: &Docker, image: &str, cancel: &CancellationToken) -> Result<(), Error> {
+/// The layers of a pull and how far each got, as the engine reports them.
+#[derive(Default)]
+struct Layers(HashMap<String, (u64, Option<u64>)>);
+
+impl Layers {
+    /// Takes one line of the engine's pull stream; returns the new totals when they changed.
+    fn take(&mut self, info: &CreateImageInfo) -> Option<(u64, Option<u64>)> {
+        let id = info.id.clone()?;
+        let detail = info.progress_detail.as_ref();
+        let current = detail.and_then(|d| d.current).and_then(|c| u64::try_from(c).ok());
+        let total = detail.and_then(|d| d.total).and_then(|t| u64::try_from(t).ok());
+        let status = info.status.as_deref().unwrap_or_default();
+        let layer = self.0.entry(id).or_insert((0, None));
+        let before = *layer;
+        if status.starts_with("Downloading") {
+            *layer = (current.unwrap_or(layer.0), total.or(layer.1));
+        } else if status.starts_with("Download complete")
+            || status.starts_with("Pull complete")
+            || status.starts_with("Already exists")
+        {
+            layer.0 = layer.1.unwrap_or(layer.0);
+        }
+        (*layer != before).then(|| self.totals())
+    }
+
+    fn totals(&self) -> (u64, Option<u64>) {
+        let done = self.0.values().map(|l| l.0).sum();
+        let total = self.0.values().map(|l| l.1).sum::<Option<u64>>();
+        (done, total)
+    }
+}
+
+/// Makes sure the engine has `image`, pulling it when not (stopped by `cancel`); the pull's
+/// progress goes to `progress`.
+pub async fn ensure(
+    docker: &Docker,
+    image: &str,
+    cancel: &CancellationToken,
+    progress: Option<&mpsc::UnboundedSender<PullProgress>>,
+) -> Result<(), Error> {
     match docker.inspect_image(image).await {
         Ok(_) => return Ok(()),
         Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
@@ -19,6 +61,13 @@ pub async fn ensure(docker: &Docker, image: &str, cancel: &CancellationToken) ->
     info!(%image, "Pulling image");
     let options = CreateImageOptionsBuilder::new().from_image(image).build();
     let mut pull = docker.create_image(Some(options), None, None);
+    let mut layers = Layers::default();
+    let say = |done, total, finished| {
+        if let Some(p) = progress {
+            let _ = p.send(PullProgress { image: image.to_string(), done, total, finished });
+        }
+    };
+    say(0, None, false);
     loop {
         let step = tokio::select! {
             () = cancel.cancelled() => return Err(Error::Cancelled),
@@ -26,10 +75,16 @@ pub async fn ensure(docker: &Docker, image: &str, cancel: &CancellationToken) ->
         };
         match step {
             None => break,
-            Some(Ok(_)) => {}
+            Some(Ok(info)) => {
+                if let Some((done, total)) = layers.take(&info) {
+                    say(done, total, false);
+                }
+            }
             Some(Err(source)) => return Err(Error::Engine { context: format!("cannot pull image {image}"), source }),
         }
     }
+    let (done, total) = layers.totals();
+    say(done, total.or(Some(done)), true);
     info!(%image, "Image pulled");
     Ok(())
 }

@@ -143,7 +143,7 @@ impl ContainerRuntime {
         let tier = tier_of(job.sandbox_tier.as_deref())?;
         let image = job.container_image.clone().unwrap_or_else(|| config.workload.llm_chat_image.clone());
         policy::check(&image, &config.registry).map_err(Error::ImageRefused)?;
-        images::ensure(docker, &image, &io.cancel).await?;
+        images::ensure(docker, &image, &io.cancel, io.pulls.as_ref()).await?;
         if let Some(expected) = &job.image_digest {
             images::verify_digest(docker, &image, expected).await?;
         }

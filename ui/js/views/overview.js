@@ -3,7 +3,7 @@
 import * as api from "../api.js";
 import { subscribe } from "../store.js";
 import { toast } from "../main.js";
-import { card, duration, h } from "./util.js";
+import { bar, bytes, card, duration, h } from "./util.js";
 import { firstRun, problem, tickExpiry } from "./firstrun.js";
 
 const hostName = (url) => url.replace(/^[a-z]+:\/\//, "").replace(/\/.*$/, "");
@@ -14,6 +14,9 @@ export default function overview(main, store) {
   const resume = h("button", { class: "primary", id: "resume", onclick: () => api.resume().catch((e) => toast(e.message)) }, "Resume hosting");
   const stopNow = h("button", { class: "plain", id: "stop-now", onclick: () => api.pause(true).catch((e) => toast(e.message)) }, "Stop running jobs now");
   const first = firstRun();
+  // Image pulls of running container jobs, by job id (the core's island://image-pull).
+  const pulls = new Map();
+  const offPulls = api.onEvent("image-pull", (p) => { pulls.set(p.job_id, p); render(store); });
   let wasSettingUp = null, pairedNote = false, shownLink = "", linkCard = null;
   const render = ({ status: s }) => {
     if (!s) return;
@@ -41,8 +44,16 @@ export default function overview(main, store) {
         h("p", { id: "link-state" }, s.link.state === "connected" ? `Connected to ${hostName(s.settings.coordinator_url)}` : "Not connected"),
         s.link.state === "connected" ? null : problem(s.link));
     }
+    for (const id of pulls.keys()) if (!s.running.some((j) => j.id === id)) pulls.delete(id);
+    const pulling = (j) => {
+      const p = pulls.get(j.id);
+      if (!p || p.finished) return null;
+      const of = p.total ? ` of ${bytes(p.total)}` : "";
+      return h("div", { class: "pull", "data-pull": j.id }, h("small", { class: "muted" }, `Pulling ${p.image}: ${bytes(p.done)}${of}`),
+        bar(p.done, p.total || 0, `Pulling the image of ${j.workload_id || j.id}`));
+    };
     const rows = s.running.map((j) => h("tr", {},
-      h("td", {}, j.workload_id || j.id), h("td", {}, j.runtime), h("td", {}, duration(Date.now() - j.started_at_ms)),
+      h("td", {}, j.workload_id || j.id, pulling(j)), h("td", {}, j.runtime), h("td", {}, duration(Date.now() - j.started_at_ms)),
       h("td", {}, h("button", { class: "plain", "aria-label": `Cancel ${j.workload_id || j.id}`, onclick: () => api.cancelJob(j.id).catch((e) => toast(e.message)) }, "Cancel"))));
     const jobs = card("Running jobs", rows.length
       ? h("table", {}, h("tr", {}, h("th", {}, "Cargo"), h("th", {}, "Runtime"), h("th", {}, "Running for"), h("th", {}, h("span", { class: "offscreen" }, "Actions"))), rows)
@@ -63,7 +74,7 @@ export default function overview(main, store) {
   const timer = setInterval(() => tickExpiry(main), 1000);
   const off = subscribe(render);
   render(store);
-  return () => { off(); clearInterval(timer); };
+  return () => { off(); offPulls(); clearInterval(timer); };
 }
 
 // Makes `parent`'s children exactly `wanted`, moving only what is out of place.
