@@ -110,18 +110,26 @@ pub(super) fn devnet(every: Duration) -> ExitCode {
     })
 }
 
-/// `island run-wasm`
-pub(super) fn run_wasm(home: &IslandHome, path: &Path, module: &str, input: &str, tier: Option<String>) -> ExitCode {
-    let mut config = match path.exists().then(|| config::load(path)).transpose() {
+/// The configuration (the file's, else the defaults) and the `--input` of a local run.
+fn local_job(path: &Path, input: &str) -> Result<(Config, serde_json::Value), ExitCode> {
+    let config = match path.exists().then(|| config::load(path)).transpose() {
         Ok(loaded) => loaded.map(|l| l.config).unwrap_or_default(),
-        Err(e) => return config_error(&e),
+        Err(e) => return Err(config_error(&e)),
     };
-    let input: serde_json::Value = match serde_json::from_str(input) {
-        Ok(v) => v,
+    match serde_json::from_str(input) {
+        Ok(v) => Ok((config, v)),
         Err(e) => {
             eprintln!("error: --input is not JSON: {e}");
-            return ExitCode::from(2);
+            Err(ExitCode::from(2))
         }
+    }
+}
+
+/// `island run-wasm`
+pub(super) fn run_wasm(home: &IslandHome, path: &Path, module: &str, input: &str, tier: Option<String>) -> ExitCode {
+    let (mut config, input) = match local_job(path, input) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     // A local file is the author's own: allow its directory for this run. Text-format
     // modules (.wat) are assembled first.
@@ -181,16 +189,9 @@ async fn run_one(
 
 /// `island run-container`: one container Cargo on the local engine, its messages printed.
 pub(super) fn run_container(path: &Path, image: &str, input: &str, tier: Option<String>) -> ExitCode {
-    let config = match path.exists().then(|| config::load(path)).transpose() {
-        Ok(loaded) => loaded.map(|l| l.config).unwrap_or_default(),
-        Err(e) => return config_error(&e),
-    };
-    let input: serde_json::Value = match serde_json::from_str(input) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("error: --input is not JSON: {e}");
-            return ExitCode::from(2);
-        }
+    let (config, input) = match local_job(path, input) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     let Some(runtime) = tokio_runtime() else { return ExitCode::FAILURE };
     runtime.block_on(async {
