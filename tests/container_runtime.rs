@@ -35,6 +35,7 @@ case "$input" in
   *'"fail"'*) echo "something broke" >&2; exit 3 ;;
   *'"oom"'*) x=$(head -c 300000000 /dev/zero | tr '\0' a); tok "${#x}" ;;
   *'"sleep"'*) sleep 120 ;;
+  *'"version"'*) tok "version:${CARGO_VERSION:-1}" ;;
   *'"probe"'*)
     if nc -w 2 203.0.113.1 80 </dev/null 2>/dev/null; then tok "net:open"; else tok "net:none"; fi
     tok "ifaces:$(ls /sys/class/net | tr '\n' ' ')"
@@ -58,6 +59,11 @@ fn docker(engine: &DockerEngine, args: &[&str]) -> String {
 
 /// Imports the test image: a root file system with busybox, its applets and the Cargo.
 fn build_image(engine: &DockerEngine) {
+    build_image_as(engine, IMAGE, &[]);
+}
+
+/// Imports the test image as `tag`, with `changes` (Dockerfile instructions) on top.
+fn build_image_as(engine: &DockerEngine, tag: &str, changes: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("rootfs");
     std::fs::create_dir_all(root.join("bin")).unwrap();
@@ -71,7 +77,12 @@ fn build_image(engine: &DockerEngine) {
     let ok = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap();
     assert!(ok.success());
     let tar = tar.to_string_lossy().to_string();
-    docker(engine, &["import", "--change", r#"ENTRYPOINT ["/bin/sh", "/cargo.sh"]"#, &tar, IMAGE]);
+    let mut args = vec!["import", "--change", r#"ENTRYPOINT ["/bin/sh", "/cargo.sh"]"#];
+    for c in changes {
+        args.extend(["--change", c]);
+    }
+    args.extend([tar.as_str(), tag]);
+    docker(engine, &args);
 }
 
 fn config() -> Config {
@@ -352,4 +363,41 @@ async fn collect(mut rx: mpsc::Receiver<CargoEvent>) -> Vec<CargoEvent> {
         all.push(e);
     }
     all
+}
+
+#[tokio::test]
+async fn a_moving_tag_is_refreshed_at_most_once_per_warm_ttl() {
+    let Some(s) = setup(config()).await else { return };
+    if !needs(&[Service::DockerRegistry]) {
+        return;
+    }
+    let registry = island::devnet::registry::LocalRegistry::start().await.expect("docker-registry starts");
+    let latest = format!("{}/island-test/cargo:latest", registry.host());
+    docker(&s.engine, &["tag", IMAGE, &latest]);
+    docker(&s.engine, &["push", &latest]);
+    docker(&s.engine, &["rmi", &latest]);
+    let mut c = config();
+    c.registry.allowed = vec![format!("{}/island-test", registry.host())];
+    s.runtime.apply_config(&c);
+    let mut spec = job("v-1", json!({"mode": "version"}));
+    spec.container_image = Some(latest.clone());
+    assert_eq!(version(&s.runtime, &spec).await, "version:1", "pulled");
+    // A new image under the same tag in the registry; the engine keeps the old one here.
+    build_image_as(&s.engine, "island-test/cargo:v2", &["ENV CARGO_VERSION=2"]);
+    docker(&s.engine, &["tag", "island-test/cargo:v2", &latest]);
+    docker(&s.engine, &["push", &latest]);
+    docker(&s.engine, &["tag", IMAGE, &latest]);
+    spec.id = JobId::from("v-2");
+    assert_eq!(version(&s.runtime, &spec).await, "version:1", "within the warm ttl: not pulled again");
+    c.cache.warm_ttl_seconds = 0;
+    s.runtime.apply_config(&c);
+    spec.id = JobId::from("v-3");
+    assert_eq!(version(&s.runtime, &spec).await, "version:2", "past it: refreshed");
+}
+
+/// What the Cargo says its version is.
+async fn version(rt: &ContainerRuntime, spec: &JobSpec) -> String {
+    let (result, events) = run(rt, spec, CancellationToken::new()).await;
+    result.expect("runs");
+    tokens(&events).join("")
 }

@@ -1,7 +1,11 @@
-//! The image a container Cargo runs: pulled when the engine does not have it, and checked
-//! against the digest the job pins (protocol §6.3) before anything runs.
+//! The image a container Cargo runs: pulled when the engine does not have it, a moving tag
+//! (`:latest`, or none) pulled again at most once per `cache.warm_ttl_seconds` (the
+//! reference never refreshed one), and checked against the digest the job pins (protocol
+//! §6.3) before anything runs.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::models::CreateImageInfo;
@@ -9,8 +13,9 @@ use bollard::query_parameters::CreateImageOptionsBuilder;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
+use super::policy::ImageRef;
 use crate::runtimes::{Error, PullProgress};
 
 /// The layers of a pull and how far each got, as the engine reports them.
@@ -45,19 +50,66 @@ impl Layers {
     }
 }
 
-/// Makes sure the engine has `image`, pulling it when not (stopped by `cancel`); the pull's
+/// When Island last pulled each image reference, so that a moving tag is refreshed at most
+/// once per period.
+#[derive(Debug, Default)]
+pub struct Pulled(Mutex<HashMap<String, Instant>>);
+
+impl Pulled {
+    /// Whether `image`, if the engine has it, is to be pulled again: a moving tag that Island
+    /// has not pulled within `ttl`.
+    pub fn refresh_due(&self, image: &ImageRef, reference: &str, ttl: Duration) -> bool {
+        let moving = image.digest.is_none() && image.tag.as_deref().is_none_or(|t| t == "latest");
+        let last = self.0.lock().unwrap_or_else(PoisonError::into_inner).get(reference).copied();
+        moving && last.is_none_or(|t| t.elapsed() >= ttl)
+    }
+
+    fn mark(&self, reference: &str) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(reference.to_string(), Instant::now());
+    }
+}
+
+/// Makes sure the engine has `image`, pulling it when not, or again when `refresh` (a failed
+/// refresh keeps the image the engine has, with a warning); stopped by `cancel`. The pull's
 /// progress goes to `progress`.
 pub async fn ensure(
+    docker: &Docker,
+    image: &str,
+    pulled: &Pulled,
+    refresh: bool,
+    cancel: &CancellationToken,
+    progress: Option<&mpsc::UnboundedSender<PullProgress>>,
+) -> Result<(), Error> {
+    match docker.inspect_image(image).await {
+        Ok(_) if !refresh => return Ok(()),
+        Ok(_) => {
+            info!(%image, "Refreshing image (a moving tag)");
+            return match pull(docker, image, cancel, progress).await {
+                Err(Error::Cancelled) => Err(Error::Cancelled),
+                Err(e) => {
+                    warn!(%image, error = %e, "could not refresh the image; using the one already here");
+                    Ok(())
+                }
+                Ok(()) => {
+                    pulled.mark(image);
+                    Ok(())
+                }
+            };
+        }
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+        Err(source) => return Err(Error::Engine { context: format!("cannot look up image {image}"), source }),
+    }
+    pull(docker, image, cancel, progress).await?;
+    pulled.mark(image);
+    Ok(())
+}
+
+async fn pull(
     docker: &Docker,
     image: &str,
     cancel: &CancellationToken,
     progress: Option<&mpsc::UnboundedSender<PullProgress>>,
 ) -> Result<(), Error> {
-    match docker.inspect_image(image).await {
-        Ok(_) => return Ok(()),
-        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
-        Err(source) => return Err(Error::Engine { context: format!("cannot look up image {image}"), source }),
-    }
     info!(%image, "Pulling image");
     let options = CreateImageOptionsBuilder::new().from_image(image).build();
     let mut pull = docker.create_image(Some(options), None, None);

@@ -36,6 +36,8 @@ pub struct ContainerRuntime {
     config: RwLock<Config>,
     /// Whether the engine answered the last time it was asked.
     available: AtomicBool,
+    /// When each image was last pulled (moving tags are refreshed from it).
+    pulled: images::Pulled,
 }
 
 impl ContainerRuntime {
@@ -74,6 +76,7 @@ impl ContainerRuntime {
             island_id: OnceLock::new(),
             config: RwLock::new(config.clone()),
             available: AtomicBool::new(false),
+            pulled: images::Pulled::default(),
         })
     }
 
@@ -142,8 +145,10 @@ impl ContainerRuntime {
         let config = self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let tier = tier_of(job.sandbox_tier.as_deref())?;
         let image = job.container_image.clone().unwrap_or_else(|| config.workload.llm_chat_image.clone());
-        policy::check(&image, &config.registry).map_err(Error::ImageRefused)?;
-        images::ensure(docker, &image, &io.cancel, io.pulls.as_ref()).await?;
+        let parsed = policy::check(&image, &config.registry).map_err(Error::ImageRefused)?;
+        let ttl = std::time::Duration::from_secs(config.cache.warm_ttl_seconds);
+        let refresh = self.pulled.refresh_due(&parsed, &image, ttl);
+        images::ensure(docker, &image, &self.pulled, refresh, &io.cancel, io.pulls.as_ref()).await?;
         if let Some(expected) = &job.image_digest {
             images::verify_digest(docker, &image, expected).await?;
         }
