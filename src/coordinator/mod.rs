@@ -208,7 +208,10 @@ async fn supervise(mut cx: LinkContext) {
     let mut known: Option<(Option<(String, String)>, CredentialsPlace)> = None;
     let mut generation = 0u64;
     while !cx.token.is_cancelled() {
-        if known.is_none() {
+        // "Connecting" is said for the first attempt with new settings only: retries keep
+        // showing why the last one failed rather than flickering.
+        let fresh = known.is_none();
+        if fresh {
             let latest = changed.borrow_and_update().clone();
             (cx.config, generation) = (latest.config, latest.generation);
             let found = credentials(&cx).await;
@@ -232,7 +235,9 @@ async fn supervise(mut cx: LinkContext) {
             known = None;
             continue;
         }
-        let _ = tell(LinkStatus { generation, ..LinkStatus::new(LinkState::Connecting, None) }).await;
+        if fresh {
+            let _ = tell(LinkStatus { generation, ..LinkStatus::new(LinkState::Connecting, None) }).await;
+        }
         let (options, events) = connect_options(&cfg, &cx.host_id, creds.as_ref());
         let url = cfg.nats_url.without_credentials();
         // A connection attempt can take up to request_timeout; shutdown does not wait for it.
