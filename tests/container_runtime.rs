@@ -328,18 +328,10 @@ async fn island_run_container_prints_a_cargos_messages_for_its_author() {
 
 #[tokio::test]
 async fn an_image_missing_here_is_pulled_with_progress_then_runs() {
-    let Some(s) = setup(config()).await else { return };
-    if !needs(&[Service::DockerRegistry]) {
-        return;
-    }
-    let registry = island::devnet::registry::LocalRegistry::start().await.expect("docker-registry starts");
+    let Some((s, registry, _)) = with_registry().await else { return };
     let remote = format!("{}/island-test/cargo:1", registry.host());
-    docker(&s.engine, &["tag", IMAGE, &remote]);
-    docker(&s.engine, &["push", &remote]);
-    docker(&s.engine, &["rmi", &remote, IMAGE]);
-    let mut c = config();
-    c.registry.allowed = vec![format!("{}/island-test", registry.host())];
-    s.runtime.apply_config(&c);
+    pushed(&s, &remote);
+    docker(&s.engine, &["rmi", IMAGE]);
     let mut spec = job("pull-1", json!({"mode": "tokens"}));
     spec.container_image = Some(remote.clone());
     let (tx, rx) = mpsc::channel(64);
@@ -367,18 +359,9 @@ async fn collect(mut rx: mpsc::Receiver<CargoEvent>) -> Vec<CargoEvent> {
 
 #[tokio::test]
 async fn a_moving_tag_is_refreshed_at_most_once_per_warm_ttl() {
-    let Some(s) = setup(config()).await else { return };
-    if !needs(&[Service::DockerRegistry]) {
-        return;
-    }
-    let registry = island::devnet::registry::LocalRegistry::start().await.expect("docker-registry starts");
+    let Some((s, registry, mut c)) = with_registry().await else { return };
     let latest = format!("{}/island-test/cargo:latest", registry.host());
-    docker(&s.engine, &["tag", IMAGE, &latest]);
-    docker(&s.engine, &["push", &latest]);
-    docker(&s.engine, &["rmi", &latest]);
-    let mut c = config();
-    c.registry.allowed = vec![format!("{}/island-test", registry.host())];
-    s.runtime.apply_config(&c);
+    pushed(&s, &latest);
     let mut spec = job("v-1", json!({"mode": "version"}));
     spec.container_image = Some(latest.clone());
     assert_eq!(version(&s.runtime, &spec).await, "version:1", "pulled");
@@ -400,4 +383,25 @@ async fn version(rt: &ContainerRuntime, spec: &JobSpec) -> String {
     let (result, events) = run(rt, spec, CancellationToken::new()).await;
     result.expect("runs");
     tokens(&events).join("")
+}
+
+/// An engine with the test image and a private registry that the runtime may pull from
+/// (the config it was given, to change further).
+async fn with_registry() -> Option<(Setup, island::devnet::registry::LocalRegistry, Config)> {
+    let s = setup(config()).await?;
+    if !needs(&[Service::DockerRegistry]) {
+        return None;
+    }
+    let registry = island::devnet::registry::LocalRegistry::start().await.expect("docker-registry starts");
+    let mut c = config();
+    c.registry.allowed = vec![format!("{}/island-test", registry.host())];
+    s.runtime.apply_config(&c);
+    Some((s, registry, c))
+}
+
+/// Pushes the test image to the registry as `remote`, leaving no local tag of that name.
+fn pushed(s: &Setup, remote: &str) {
+    docker(&s.engine, &["tag", IMAGE, remote]);
+    docker(&s.engine, &["push", remote]);
+    docker(&s.engine, &["rmi", remote]);
 }
