@@ -125,3 +125,16 @@ impl Error {
         }
     }
 }
+
+/// The kind of the first I/O error in `e`'s chain (itself, then its sources): a library's
+/// error often wraps the one that says what happened (refused, not found, denied).
+pub fn io_kind_in(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        next = err.source();
+    }
+    None
+}

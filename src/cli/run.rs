@@ -195,11 +195,7 @@ pub(super) fn run_container(path: &Path, image: &str, input: &str, tier: Option<
     };
     let Some(runtime) = tokio_runtime() else { return ExitCode::FAILURE };
     runtime.block_on(async {
-        let endpoint = std::env::var("DOCKER_HOST")
-            .ok()
-            .filter(|h| !h.trim().is_empty())
-            .unwrap_or_else(|| crate::runtimes::docker_probe::DEFAULT_HOST.to_string());
-        let containers = match ContainerRuntime::new(&endpoint, &config) {
+        let containers = match ContainerRuntime::new(&crate::runtimes::docker_probe::local_endpoint(), &config) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("error: {e}");

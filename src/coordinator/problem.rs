@@ -117,17 +117,6 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
-    let mut source = e.source();
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
-        }
-        source = s.source();
-    }
-    None
-}
-
 fn classify(e: &async_nats::ConnectError, detail: &str) -> LinkProblem {
     let lower = detail.to_lowercase();
     match e.kind() {
@@ -138,7 +127,7 @@ fn classify(e: &async_nats::ConnectError, detail: &str) -> LinkProblem {
         _ if lower.contains("authorization") => LinkProblem::Auth,
         // The server wants TLS and the URL said nats://, or the other way round.
         _ if lower.contains("tls") => LinkProblem::Tls,
-        _ => match io_kind(e) {
+        _ => match crate::error::io_kind_in(e) {
             Some(std::io::ErrorKind::ConnectionRefused) => LinkProblem::Refused,
             Some(std::io::ErrorKind::TimedOut) => LinkProblem::TimedOut,
             _ if lower.contains("refused") => LinkProblem::Refused,

@@ -46,10 +46,14 @@ pub enum DockerStatus {
     },
 }
 
-/// Probes the engine at `DOCKER_HOST`, or the platform's default place.
+/// Where the local engine listens: `DOCKER_HOST`, or the platform's default place.
+pub fn local_endpoint() -> String {
+    std::env::var("DOCKER_HOST").ok().filter(|h| !h.trim().is_empty()).unwrap_or_else(|| DEFAULT_HOST.to_string())
+}
+
+/// Probes the local engine ([`local_endpoint`]).
 pub async fn probe() -> DockerStatus {
-    let host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.trim().is_empty());
-    probe_at(host.as_deref().unwrap_or(DEFAULT_HOST)).await
+    probe_at(&local_endpoint()).await
 }
 
 /// Probes the engine at `endpoint` (`unix://PATH` or `tcp://HOST:PORT`).
@@ -93,18 +97,6 @@ enum Fault {
     Other(String),
 }
 
-/// The first I/O error under `e`, if any.
-fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = next {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
-        }
-        next = err.source();
-    }
-    None
-}
-
 impl From<bollard::errors::Error> for Fault {
     fn from(e: bollard::errors::Error) -> Self {
         use bollard::errors::Error as B;
@@ -118,7 +110,7 @@ impl From<bollard::errors::Error> for Fault {
             }
             _ => {}
         }
-        match io_kind(&e) {
+        match crate::error::io_kind_in(&e) {
             Some(std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => Fault::Missing,
             Some(std::io::ErrorKind::PermissionDenied) => Fault::Denied,
             _ => Fault::Other(e.to_string()),

@@ -48,11 +48,7 @@ impl ContainerRuntime {
     /// # Errors
     /// `DOCKER_HOST` is not an endpoint Island can use.
     pub async fn for_local_engine(config: &Config) -> Result<ContainerRuntime, String> {
-        let endpoint = std::env::var("DOCKER_HOST")
-            .ok()
-            .filter(|h| !h.trim().is_empty())
-            .unwrap_or_else(|| super::docker_probe::DEFAULT_HOST.to_string());
-        let runtime = Self::new(&endpoint, config)?;
+        let runtime = Self::new(&super::docker_probe::local_endpoint(), config)?;
         if let Err(e) = runtime.check().await {
             warn!(
                 "Docker not available ({e}): container Cargos are disabled, running in WASM-only mode until an engine answers"
