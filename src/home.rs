@@ -54,6 +54,14 @@ impl IslandHome {
     pub fn logs_dir(&self) -> PathBuf {
         self.root.join("logs")
     }
+    /// `pulled-images.json`: the container images Island pulled, for its LRU.
+    pub fn pulled_images_file(&self) -> PathBuf {
+        self.root.join("pulled-images.json")
+    }
+    /// `signing-keys.json`: the trusted signing keys last fetched from `[signing].keys_url`.
+    pub fn signing_keys_file(&self) -> PathBuf {
+        self.root.join("signing-keys.json")
+    }
     /// `island.lock`: held by the running agent.
     pub fn lock_file(&self) -> PathBuf {
         self.root.join("island.lock")

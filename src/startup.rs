@@ -107,7 +107,7 @@ impl Prepared {
             Ok(wasm) => builder = builder.runtime(Arc::new(wasm)),
             Err(e) => error!("WASM Cargos are disabled: cannot set up wasmtime: {e}"),
         }
-        match ContainerRuntime::for_local_engine(&self.config).await {
+        match ContainerRuntime::for_local_engine(&self.config, &self.home).await {
             Ok(containers) => builder = builder.runtime(Arc::new(containers)),
             Err(e) => warn!("Docker not available ({e}): container Cargos are disabled, running in WASM-only mode"),
         }

@@ -125,6 +125,12 @@ fn each_bad_config_names_file_line_column_key_and_expectation_and_exits_2() {
         ("[coordinator]\nnats_url = \"https://x:4222\"\n", "2:12", Some("coordinator.nats_url"), "nats:// or tls://"),
         ("[preload]\nmodels = [\"hf://\"]\n", "2:", Some("preload.models"), "names no repository"),
         ("[preload]\nmodels = [\"hf://:model.gguf\"]\n", "2:", Some("preload.models"), "names no repository"),
+        (
+            "[[signing.trusted_keys]]\nkey_id = \"k\"\npublic_key = \"-----BEGIN PUBLIC KEY-----\"\nalgorithm = \"rsa\"\n",
+            "1:",
+            Some("signing.trusted_keys"),
+            "ecdsa-p256, ecdsa-p384 or ed25519",
+        ),
     ];
     for (text, place, key, expect) in cases {
         let (code, stdout, stderr, path) = check(text);

@@ -162,6 +162,7 @@ impl AgentBuilder {
         let cancel_grace = self.config.agent.cancel_grace;
         let runtimes: HashMap<_, _> = self.runtimes.into_iter().map(|r| (r.kind(), r)).collect();
         let checked: Vec<Arc<dyn Runtime>> = runtimes.values().cloned().collect();
+        let checked_at_shutdown = checked.clone();
         status_tx.send_modify(|s| s.runtimes = periodic::available_runtimes(&checked));
         let (reports_tx, reports_rx) = mpsc::unbounded_channel();
         let (link_config_tx, link_config_rx) =
@@ -248,6 +249,7 @@ impl AgentBuilder {
                 logs: self.logs,
                 link_config: link_config_rx,
                 recent,
+                runtimes: checked_at_shutdown,
                 _lock: lock,
             }),
         })
@@ -280,6 +282,8 @@ struct Inner {
     /// The link's configuration as the agent last changed it (its generation).
     link_config: watch::Receiver<LinkConfig>,
     recent: crate::hardware::recent::Recent,
+    /// The runtimes, for their shutdown hooks.
+    runtimes: Vec<Arc<dyn Runtime>>,
     _lock: HomeLock,
 }
 
@@ -362,6 +366,11 @@ impl AgentHandle {
         if tokio::time::timeout(inner.cancel_grace, all_done).await.is_err() {
             report.forced = inner.alive.names();
             warn!(tasks = ?report.forced, "tasks did not stop in time and were abandoned");
+        }
+        // Last, what the runtimes keep outside this process (a container of an abandoned job).
+        let hooks = futures_util::future::join_all(inner.runtimes.iter().map(|r| r.shutdown()));
+        if tokio::time::timeout(inner.cancel_grace, hooks).await.is_err() {
+            warn!("the runtimes did not finish their shutdown clean-up in time");
         }
         report.elapsed = started.elapsed();
         info!(drained = report.drained.len(), cancelled = report.cancelled.len(), elapsed = ?report.elapsed,

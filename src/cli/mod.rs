@@ -145,7 +145,7 @@ pub fn main() -> ExitCode {
         Some(Sub::Credentials { action }) => credentials(&home, &config_path, action),
         Some(Sub::Autostart { action }) => autostart(&action),
         Some(Sub::RunWasm { module, input, tier }) => run::run_wasm(&home, &config_path, &module, &input, tier),
-        Some(Sub::RunContainer { image, input, tier }) => run::run_container(&config_path, &image, &input, tier),
+        Some(Sub::RunContainer { image, input, tier }) => run::run_container(&home, &config_path, &image, &input, tier),
         None if cli.agent => run::agent(home, &config_path),
         None => {
             // The guide's troubleshooting relies on this: no --agent, only help.

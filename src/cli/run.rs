@@ -188,14 +188,20 @@ async fn run_one(
 }
 
 /// `island run-container`: one container Cargo on the local engine, its messages printed.
-pub(super) fn run_container(path: &Path, image: &str, input: &str, tier: Option<String>) -> ExitCode {
+pub(super) fn run_container(
+    home: &IslandHome,
+    path: &Path,
+    image: &str,
+    input: &str,
+    tier: Option<String>,
+) -> ExitCode {
     let (config, input) = match local_job(path, input) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let Some(runtime) = tokio_runtime() else { return ExitCode::FAILURE };
     runtime.block_on(async {
-        let containers = match ContainerRuntime::new(&crate::runtimes::docker_probe::local_endpoint(), &config) {
+        let containers = match ContainerRuntime::new(&crate::runtimes::docker_probe::local_endpoint(), &config, home) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("error: {e}");

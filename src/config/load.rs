@@ -7,7 +7,7 @@ use std::time::Duration;
 use toml_edit::Document;
 
 use super::locate::{key_at, key_span_of, line_col, span_of};
-use super::{Config, ConfigError, Problem};
+use super::{Config, ConfigError, Problem, TrustedKey};
 
 /// A loaded configuration and what the owner should hear about it.
 #[derive(Debug, Clone)]
@@ -313,6 +313,8 @@ fn validate(c: &Config, doc: &Document<&str>, text: &str) -> Vec<Problem> {
     need(keys_ok, "signing.trusted_keys", "each key_id must be letters, digits, '-', '_' or '.'");
     let pem_ok = c.signing.trusted_keys.iter().all(|k| k.public_key.contains("BEGIN PUBLIC KEY"));
     need(pem_ok, "signing.trusted_keys", "each public_key must be a PEM public key (-----BEGIN PUBLIC KEY-----)");
+    let algorithms_ok = c.signing.trusted_keys.iter().all(|k| TrustedKey::ALGORITHMS.contains(&k.algorithm.as_str()));
+    need(algorithms_ok, "signing.trusted_keys", "each algorithm must be ecdsa-p256, ecdsa-p384 or ed25519");
     let a = &c.agent;
     let within = |d: Duration, lo: u64, hi: u64| d >= Duration::from_millis(lo) && d <= Duration::from_millis(hi);
     need(within(a.shutdown_grace, 0, 3_600_000), "agent.shutdown_grace", "expected a duration up to 1h");

@@ -291,6 +291,9 @@ pub struct TrustedKey {
 }
 
 impl TrustedKey {
+    /// The signature algorithms Island verifies.
+    pub const ALGORITHMS: &[&str] = &["ecdsa-p256", "ecdsa-p384", "ed25519"];
+
     fn default_algorithm() -> String {
         "ecdsa-p256".into()
     }

@@ -8,7 +8,7 @@ pub mod docker_engine;
 mod double;
 #[cfg(feature = "test-support")]
 pub mod fake_nvml;
-mod http;
+pub mod http;
 mod nats_server;
 mod record;
 #[cfg(feature = "test-support")]

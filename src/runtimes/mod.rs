@@ -142,4 +142,10 @@ pub trait Runtime: Send + Sync + 'static {
     fn refresh(&self) -> HookFuture<'_> {
         Box::pin(async {})
     }
+
+    /// Called once at shutdown, after the jobs ended or were abandoned: a runtime whose work
+    /// can outlive the process removes what is left of it and stops its background work.
+    fn shutdown(&self) -> HookFuture<'_> {
+        Box::pin(async {})
+    }
 }

@@ -71,7 +71,8 @@ impl Pulled {
 
 /// Makes sure the engine has `image`, pulling it when not, or again when `refresh` (a failed
 /// refresh keeps the image the engine has, with a warning); stopped by `cancel`. The pull's
-/// progress goes to `progress`.
+/// progress goes to `progress`. Returns whether the engine lacked the image (so Island
+/// brought it, and may remove it again).
 pub async fn ensure(
     docker: &Docker,
     image: &str,
@@ -79,20 +80,20 @@ pub async fn ensure(
     refresh: bool,
     cancel: &CancellationToken,
     progress: Option<&mpsc::UnboundedSender<PullProgress>>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     match docker.inspect_image(image).await {
-        Ok(_) if !refresh => return Ok(()),
+        Ok(_) if !refresh => return Ok(false),
         Ok(_) => {
             info!(%image, "Refreshing image (a moving tag)");
             return match pull(docker, image, cancel, progress).await {
                 Err(Error::Cancelled) => Err(Error::Cancelled),
                 Err(e) => {
                     warn!(%image, error = %e, "could not refresh the image; using the one already here");
-                    Ok(())
+                    Ok(false)
                 }
                 Ok(()) => {
                     pulled.mark(image);
-                    Ok(())
+                    Ok(false)
                 }
             };
         }
@@ -101,7 +102,7 @@ pub async fn ensure(
     }
     pull(docker, image, cancel, progress).await?;
     pulled.mark(image);
-    Ok(())
+    Ok(true)
 }
 
 async fn pull(
@@ -141,25 +142,46 @@ async fn pull(
     Ok(())
 }
 
-/// Checks that `image` is the one `expected` names: its id or one of its repository digests.
+/// The image the engine holds for a reference: what runs is this id, so that a tag moved
+/// by someone else between the checks and the start cannot swap the image.
+#[derive(Debug, Clone)]
+pub struct Local {
+    /// `sha256:…` of the image's configuration.
+    pub id: String,
+    /// The manifest digest the image was pulled by from the reference's repository.
+    pub registry_digest: Option<String>,
+}
+
+/// Looks up `reference` (parsed as `image`) in the engine.
+///
+/// # Errors
+/// The engine cannot say.
+pub async fn local(docker: &Docker, image: &ImageRef, reference: &str) -> Result<Local, Error> {
+    let found = docker
+        .inspect_image(reference)
+        .await
+        .map_err(|source| Error::Engine { context: format!("cannot inspect image {reference}"), source })?;
+    let repository = image.repository();
+    let pulled_from = found.repo_digests.iter().flatten().find_map(|d| {
+        let (name, digest) = d.rsplit_once('@')?;
+        let same = ImageRef::parse(name).is_ok_and(|r| r.repository() == repository);
+        same.then(|| digest.to_string())
+    });
+    Ok(Local {
+        id: found.id.unwrap_or_else(|| reference.to_string()),
+        registry_digest: image.digest.clone().or(pulled_from),
+    })
+}
+
+/// Checks that the image is the one `expected` names: its id or the digest it was pulled by.
 ///
 /// # Errors
 /// [`Error::ImageRefused`] "image digest mismatch" when it is not.
-pub async fn verify_digest(docker: &Docker, image: &str, expected: &str) -> Result<(), Error> {
+pub fn verify_digest(local: &Local, reference: &str, expected: &str) -> Result<(), Error> {
     let want = if expected.starts_with("sha256:") { expected.to_string() } else { format!("sha256:{expected}") };
-    let found = docker
-        .inspect_image(image)
-        .await
-        .map_err(|source| Error::Engine { context: format!("cannot inspect image {image}"), source })?;
-    let id_matches = found.id.as_deref() == Some(want.as_str());
-    let repo_matches =
-        found.repo_digests.iter().flatten().any(|d| d.rsplit_once('@').is_some_and(|(_, dg)| dg == want));
-    if id_matches || repo_matches {
+    if local.id == want || local.registry_digest.as_deref() == Some(want.as_str()) {
         Ok(())
     } else {
-        Err(Error::ImageRefused(format!(
-            "image digest mismatch: the job expects {want}, {image} is {}",
-            found.id.as_deref().unwrap_or("an image without an id")
-        )))
+        Err(Error::ImageRefused(format!("image digest mismatch: the job expects {want}, {reference} is {}", local.id)))
     }
 }

@@ -2,27 +2,38 @@
 //! checked before anything is pulled, the container runs sandboxed (`sandbox.rs`), its
 //! stdout is streamed as Cargo messages, and it is removed on every way out (`run.rs`).
 //! Containers carry this Island's id as a label, so those a crash left behind are removed
-//! at the next start.
+//! at the next start (and those an abandoned job left, at shutdown). Signatures are checked
+//! after the pull (`signing.rs`); the images Island pulled are kept to a limit (`lru.rs`).
 
 pub mod images;
+pub mod lru;
 pub mod policy;
+pub mod preload;
 pub mod run;
 pub mod sandbox;
+pub mod signing;
 pub mod stdout;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use bollard::Docker;
 use bollard::query_parameters::ListContainersOptionsBuilder;
-use tracing::{info, warn};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
 
+use self::policy::ImageRef;
 use self::run::{Container, ISLAND_LABEL, JOB_LABEL};
 use self::sandbox::Sandbox;
+use self::signing::{Signing, Subject, Verdict};
 use super::{CargoIo, Error, HookFuture, RunFuture, Runtime, RuntimeKind};
-use crate::config::{Config, SandboxTier};
+use crate::config::{Config, SandboxTier, SigningConfig};
+use crate::home::IslandHome;
 use crate::jobs::JobSpec;
+
+/// Whose containers the start-up sweep removes.
+const LEFT_BY_A_CRASH: &str = "the last run of this Island left behind";
 
 /// Runs container Cargos on one engine.
 pub struct ContainerRuntime {
@@ -37,7 +48,15 @@ pub struct ContainerRuntime {
     /// Whether the engine answered the last time it was asked.
     available: AtomicBool,
     /// When each image was last pulled (moving tags are refreshed from it).
-    pulled: images::Pulled,
+    pulled: Arc<images::Pulled>,
+    /// The images Island pulled, kept to `[cache].max_cached_images`.
+    lru: Arc<lru::PulledImages>,
+    /// Image signature checks and their keys.
+    signing: Signing,
+    /// Repositories already warned about running unsigned (said once, not at every job).
+    warned_unsigned: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Stops the background work (preloads) at shutdown.
+    stop: CancellationToken,
 }
 
 impl ContainerRuntime {
@@ -47,8 +66,8 @@ impl ContainerRuntime {
     ///
     /// # Errors
     /// `DOCKER_HOST` is not an endpoint Island can use.
-    pub async fn for_local_engine(config: &Config) -> Result<ContainerRuntime, String> {
-        let runtime = Self::new(&super::docker_probe::local_endpoint(), config)?;
+    pub async fn for_local_engine(config: &Config, home: &IslandHome) -> Result<ContainerRuntime, String> {
+        let runtime = Self::new(&super::docker_probe::local_endpoint(), config, home)?;
         if let Err(e) = runtime.check().await {
             warn!(
                 "Docker not available ({e}): container Cargos are disabled, running in WASM-only mode until an engine answers"
@@ -58,11 +77,12 @@ impl ContainerRuntime {
     }
 
     /// The runtime for the engine at `endpoint` (`unix://…`, `npipe://…`, `tcp://…`); it is
-    /// available once [`ContainerRuntime::check`] found the engine.
+    /// available once [`ContainerRuntime::check`] found the engine. Its records (pulled
+    /// images, fetched signing keys) live in `home`.
     ///
     /// # Errors
     /// An endpoint Island cannot use (a scheme it does not speak).
-    pub fn new(endpoint: &str, config: &Config) -> Result<ContainerRuntime, String> {
+    pub fn new(endpoint: &str, config: &Config, home: &IslandHome) -> Result<ContainerRuntime, String> {
         if !["unix://", "npipe://", "tcp://", "http://"].iter().any(|s| endpoint.starts_with(s)) {
             return Err(format!("{endpoint}: expected unix://, npipe:// or tcp://"));
         }
@@ -72,7 +92,11 @@ impl ContainerRuntime {
             island_id: OnceLock::new(),
             config: RwLock::new(config.clone()),
             available: AtomicBool::new(false),
-            pulled: images::Pulled::default(),
+            pulled: Arc::default(),
+            lru: Arc::new(lru::PulledImages::open(home.pulled_images_file())),
+            signing: Signing::new(home.signing_keys_file()),
+            warned_unsigned: std::sync::Mutex::default(),
+            stop: CancellationToken::new(),
         })
     }
 
@@ -144,19 +168,82 @@ impl ContainerRuntime {
         let parsed = policy::check(&image, &config.registry).map_err(Error::ImageRefused)?;
         let ttl = std::time::Duration::from_secs(config.cache.warm_ttl_seconds);
         let refresh = self.pulled.refresh_due(&parsed, &image, ttl);
-        images::ensure(docker, &image, &self.pulled, refresh, &io.cancel, io.pulls.as_ref()).await?;
-        if let Some(expected) = &job.image_digest {
-            images::verify_digest(docker, &image, expected).await?;
+        let brought = images::ensure(docker, &image, &self.pulled, refresh, &io.cancel, io.pulls.as_ref()).await?;
+        if brought {
+            self.lru.pulled(&image);
         }
-        let sandbox = Sandbox::for_job(tier, &config);
+        let in_use = self.lru.use_image(&image);
+        let result = self.run_image(docker, &config, job, &io, (&parsed, &image), tier).await;
+        drop(in_use);
+        if brought {
+            self.lru.evict(docker, config.cache.max_cached_images as usize).await;
+        }
+        result
+    }
+
+    /// Checks the image the engine now has (digest, signature), then runs exactly that image.
+    async fn run_image(
+        &self,
+        docker: &Docker,
+        config: &Config,
+        job: &JobSpec,
+        io: &CargoIo,
+        (parsed, image): (&ImageRef, &str),
+        tier: Option<SandboxTier>,
+    ) -> Result<(), Error> {
+        let local = images::local(docker, parsed, image).await?;
+        if let Some(expected) = &job.image_digest {
+            images::verify_digest(&local, image, expected)?;
+        }
+        self.check_signature(docker, &config.signing, parsed, &local).await?;
+        let sandbox = Sandbox::for_job(tier, config);
         let island_id = self.island_id.get().map_or("unknown", String::as_str);
-        let container = Container::create(docker, island_id, job, &image, &sandbox).await?;
-        let result = container.run(job, &io, &sandbox).await;
+        let container = Container::create(docker, island_id, job, &local.id, &sandbox).await?;
+        let result = container.run(job, io, &sandbox).await;
         container.remove().await;
         result
     }
 
-    async fn sweep(&self, island_id: &str) {
+    async fn check_signature(
+        &self,
+        docker: &Docker,
+        cfg: &SigningConfig,
+        image: &ImageRef,
+        local: &images::Local,
+    ) -> Result<(), Error> {
+        let plain_http = plain_http(docker, &image.registry).await;
+        let subject = Subject { image, digest: local.registry_digest.as_deref(), plain_http };
+        let name = image.repository();
+        match self.signing.check(cfg, &subject).await {
+            Ok(Verdict::Verified { key_id }) => info!(image = %name, %key_id, "Image signature verified"),
+            Ok(Verdict::NotChecked(why)) => debug!(image = %name, "image signature not checked: {why}"),
+            Ok(Verdict::Unsigned(why)) => {
+                let mut warned = self.warned_unsigned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if warned.insert(name.clone()) {
+                    warn!(image = %name, "running an image without a valid signature: {why}");
+                } else {
+                    debug!(image = %name, "running an image without a valid signature: {why}");
+                }
+            }
+            Err(why) => return Err(Error::ImageRefused(format!("signature verification failed: {why}"))),
+        }
+        Ok(())
+    }
+
+    /// Pulls `[cache].preload_images` in the background, when `enable_preload` is on.
+    fn start_preload(&self) {
+        let (Some(docker), true) = (self.client(), self.available()) else { return };
+        let config = self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        if !config.cache.enable_preload || config.cache.preload_images.is_empty() {
+            return;
+        }
+        let work =
+            preload::Preload { docker, pulled: self.pulled.clone(), lru: self.lru.clone(), cancel: self.stop.clone() };
+        tokio::spawn(work.run(config));
+    }
+
+    /// Removes the containers labelled with `island_id`; `why` says in the log whose they are.
+    async fn sweep(&self, island_id: &str, why: &str) {
         let Some(docker) = self.client() else { return };
         let filters = HashMap::from([("label", vec![format!("{ISLAND_LABEL}={island_id}")])]);
         let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
@@ -168,10 +255,23 @@ impl ContainerRuntime {
             let name =
                 c.names.iter().flatten().next().map_or_else(String::new, |n| n.trim_start_matches('/').to_string());
             let job = c.labels.as_ref().and_then(|l| l.get(JOB_LABEL)).cloned().unwrap_or_default();
-            warn!(container = %name, job_id = %job, "removing a container the last run of this Island left behind");
+            warn!(container = %name, job_id = %job, "removing a container {why}");
             run::remove(&docker, c.id.as_deref().unwrap_or(&name)).await;
         }
     }
+}
+
+/// Whether `registry` is spoken to over plain HTTP, as the engine does: a loopback one, or
+/// one the engine's configuration marks insecure.
+async fn plain_http(docker: &Docker, registry: &str) -> bool {
+    let host = registry.rsplit_once(':').map_or(registry, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
+        return true;
+    }
+    let Ok(info) = docker.info().await else { return false };
+    let index = info.registry_config.and_then(|r| r.index_configs).and_then(|mut i| i.remove(registry));
+    index.and_then(|i| i.secure) == Some(false)
 }
 
 /// The tier a job names, if any.
@@ -199,7 +299,8 @@ impl Runtime for ContainerRuntime {
         let _ = self.island_id.set(island_id.to_string());
         Box::pin(async move {
             if self.available() {
-                self.sweep(island_id).await;
+                self.sweep(island_id, LEFT_BY_A_CRASH).await;
+                self.start_preload();
             }
         })
     }
@@ -216,7 +317,21 @@ impl Runtime for ContainerRuntime {
                 && !was
                 && let Some(id) = self.island_id.get()
             {
-                self.sweep(id).await;
+                self.sweep(id, LEFT_BY_A_CRASH).await;
+                self.start_preload();
+            }
+        })
+    }
+
+    fn shutdown(&self) -> HookFuture<'_> {
+        Box::pin(async move {
+            self.stop.cancel();
+            // Jobs remove their containers; one abandoned because it did not stop in time may
+            // not have, and this is the last moment to.
+            if let Some(id) = self.island_id.get()
+                && self.available()
+            {
+                self.sweep(id, "an abandoned job left behind").await;
             }
         })
     }
