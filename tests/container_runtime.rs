@@ -65,7 +65,7 @@ async fn a_cancel_stops_the_container_and_removes_it() {
 }
 
 #[tokio::test]
-async fn the_sandbox_has_no_network_a_read_only_root_and_no_capabilities() {
+async fn the_sandbox_has_no_network_a_read_only_root_no_capabilities_and_a_seccomp_filter() {
     let Some(s) = setup(config()).await else { return };
     let (result, events) = run(&s.runtime, &job("probe-1", json!({"mode": "probe"})), CancellationToken::new()).await;
     result.expect("a clean exit");
@@ -74,6 +74,8 @@ async fn the_sandbox_has_no_network_a_read_only_root_and_no_capabilities() {
     assert!(said.contains(&"ifaces:lo ".to_string()), "only the loopback interface: {said:?}");
     assert!(said.contains(&"root:read-only".to_string()) && said.contains(&"tmp:writable".to_string()), "{said:?}");
     assert!(said.contains(&"CapEff:0000000000000000".to_string()), "every capability dropped: {said:?}");
+    // A shell, its applets and their forks all ran under Island's profile, and it is in force.
+    assert!(said.contains(&"Seccomp:2".to_string()), "a seccomp filter applies: {said:?}");
 }
 
 #[tokio::test]

@@ -37,7 +37,8 @@ case "$input" in
     tok "ifaces:$(ls /sys/class/net | tr '\n' ' ')"
     if touch /written 2>/dev/null; then tok "root:writable"; else tok "root:read-only"; fi
     if echo x > /tmp/t 2>/dev/null; then tok "tmp:writable"; else tok "tmp:read-only"; fi
-    tok "$(grep CapEff /proc/self/status | tr -d '\t ')" ;;
+    tok "$(grep CapEff /proc/self/status | tr -d '\t ')"
+    tok "$(grep 'Seccomp:' /proc/self/status | tr -d '\t ')" ;;
   *) tok "echo:$input" ;;
 esac
 "#;

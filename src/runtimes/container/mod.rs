@@ -11,6 +11,7 @@ pub mod policy;
 pub mod preload;
 pub mod run;
 pub mod sandbox;
+pub mod seccomp;
 pub mod signing;
 pub mod stdout;
 

@@ -1,8 +1,8 @@
 //! The sandbox a container Cargo runs in: limits by tier (protocol §6.4) or from
 //! `[workload.resource_limits]`, and the hardening every container gets whatever its tier:
 //! no capabilities, no new privileges, a process limit, swap no larger than memory, and a
-//! read-only root with a small non-executable `/tmp`. Docker's default seccomp profile stays
-//! in force (the reference's own profiles could not even exec).
+//! read-only root with a small non-executable `/tmp`, and Island's seccomp profile
+//! (`seccomp.rs`: Docker's default, tightened).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -92,7 +92,7 @@ impl Sandbox {
             nano_cpus: self.cpu_percent.map(|c| i64::try_from(c).unwrap_or(i64::MAX / 10_000_000) * 10_000_000),
             pids_limit: Some(PIDS_LIMIT),
             cap_drop: Some(vec!["ALL".into()]),
-            security_opt: Some(vec!["no-new-privileges:true".into()]),
+            security_opt: Some(vec!["no-new-privileges:true".into(), super::seccomp::security_opt()]),
             readonly_rootfs: Some(self.read_only_root.is_some()),
             tmpfs,
             network_mode: (!self.network).then(|| "none".to_string()),
@@ -133,7 +133,9 @@ mod tests {
         assert_eq!(h.memory, Some(1024 * 1024 * 1024));
         assert_eq!(h.nano_cpus, Some(2_000_000_000));
         assert_eq!(h.cap_drop, Some(vec!["ALL".to_string()]));
-        assert_eq!(h.security_opt, Some(vec!["no-new-privileges:true".to_string()]));
+        let security = h.security_opt.unwrap();
+        assert_eq!(security[0], "no-new-privileges:true");
+        assert!(security[1].starts_with("seccomp={"), "Island's own seccomp profile");
         assert_eq!((h.readonly_rootfs, h.network_mode.as_deref()), (Some(true), Some("none")));
         assert_eq!(h.tmpfs.unwrap()["/tmp"], "rw,noexec,nosuid,size=256m");
         assert_eq!(h.pids_limit, Some(PIDS_LIMIT));
