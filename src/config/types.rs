@@ -352,6 +352,20 @@ pub enum SandboxTier {
     Elevated,
 }
 
+impl std::str::FromStr for SandboxTier {
+    type Err = String;
+
+    /// The tier a job or the config names: `restricted`, `standard` or `elevated`.
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "restricted" => Ok(SandboxTier::Restricted),
+            "standard" => Ok(SandboxTier::Standard),
+            "elevated" => Ok(SandboxTier::Elevated),
+            other => Err(format!("unknown sandbox tier \"{other}\" (expected restricted, standard or elevated)")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

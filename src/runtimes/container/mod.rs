@@ -279,7 +279,7 @@ async fn plain_http(docker: &Docker, registry: &str) -> bool {
 fn tier_of(asked: Option<&str>) -> Result<Option<SandboxTier>, Error> {
     match asked {
         None => Ok(None),
-        Some(name) => super::wasm::limits::tier_of(Some(name), None).map(Some),
+        Some(name) => name.parse().map(Some).map_err(Error::InvalidJob),
     }
 }
 

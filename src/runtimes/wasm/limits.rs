@@ -41,12 +41,7 @@ pub fn for_tier(tier: SandboxTier) -> Limits {
 pub fn tier_of(asked: Option<&str>, default: Option<SandboxTier>) -> Result<SandboxTier, Error> {
     match asked {
         None => Ok(default.unwrap_or(SandboxTier::Restricted)),
-        Some("restricted") => Ok(SandboxTier::Restricted),
-        Some("standard") => Ok(SandboxTier::Standard),
-        Some("elevated") => Ok(SandboxTier::Elevated),
-        Some(other) => Err(Error::InvalidJob(format!(
-            "unknown sandbox tier \"{other}\" (expected restricted, standard or elevated)"
-        ))),
+        Some(name) => name.parse().map_err(Error::InvalidJob),
     }
 }
 
