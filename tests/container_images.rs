@@ -107,7 +107,7 @@ async fn keys_from_keys_url_verify_images_and_are_cached_for_when_it_is_down() {
     pushed(&s, &signed);
     let (key, signer) = new_key("served-key");
     sign(&signed, signer).await;
-    let server = island::devnet::http::HttpServer::start().await.unwrap();
+    let server = island::devnet::HttpServer::start().await.unwrap();
     server.route("/keys.json", "application/json", serde_json::to_vec(&[key]).unwrap());
     c.signing.require_signature = true;
     c.signing.keys_url = Some(format!("{}/keys.json", server.base_url()).parse().unwrap());
@@ -142,6 +142,9 @@ async fn beyond_max_cached_images_the_least_recently_used_pulls_go_and_the_owner
     assert!(has_image(&s.engine, IMAGE), "nor one built here");
     let record = std::fs::read_to_string(s.home.path().join("pulled-images.json")).unwrap();
     assert!(record.contains("/island-test/b:1") && !record.contains("owners"), "{record}");
+    let kept = s.runtime.image_cache();
+    assert_eq!(kept.images, 1, "the heartbeat counts the one image Island keeps: {kept:?}");
+    assert!(kept.size_mb >= 1, "and its size: {kept:?}");
 }
 
 #[tokio::test]

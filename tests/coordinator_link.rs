@@ -353,7 +353,9 @@ async fn a_job_taken_but_not_acked_by_a_dead_island_is_delivered_again() {
         let stream = js.get_stream("JOBS").await.unwrap();
         let consumer: async_nats::jetstream::consumer::PullConsumer =
             stream.get_consumer(&format!("host-{id}")).await.unwrap();
-        let mut batch = consumer.fetch().max_messages(1).messages().await.unwrap();
+        // Waiting, not a no-wait fetch: the stopped Island's last pull request may still be
+        // open on the server and take the job first; it comes again after ack_wait.
+        let mut batch = consumer.batch().max_messages(1).expires(Duration::from_secs(15)).messages().await.unwrap();
         use futures_util::StreamExt;
         let msg = batch.next().await.expect("the job").unwrap();
         assert!(String::from_utf8_lossy(&msg.payload).contains("again"));

@@ -24,7 +24,7 @@ async fn a_fresh_home_leads_to_a_paired_island() {
         pairing_ttl: std::time::Duration::from_secs(2),
         ..Default::default()
     };
-    let s = launch(Launch { double, fresh: true, dark: true }).await;
+    let s = launch(Launch { double, fresh: true, dark: true, ..Launch::default() }).await;
     let c = &s.c;
 
     // The first screen: what to do, with the default coordinator filled in; nothing tried.

@@ -59,7 +59,7 @@ pub(crate) enum Request {
     /// A new look at the model cache.
     Models(crate::models::ModelCacheView),
     /// The runtimes that can run Cargos now (a Docker engine came or went).
-    Runtimes(Vec<String>),
+    Runtimes(Vec<String>, crate::runtimes::ImageCache),
     /// The owner's settings were written off this task: the file's new configuration (or
     /// why not), the write's sequence number, and where to answer.
     ConfigEdited(Box<Result<Config>>, u64, oneshot::Sender<Result<()>>),
@@ -206,7 +206,10 @@ impl Core {
                 let _ = self.reports.send(report);
             }
             Request::Models(view) => self.set_status_field(|s| &mut s.models, view),
-            Request::Runtimes(names) => self.set_status_field(|s| &mut s.runtimes, names),
+            Request::Runtimes(names, images) => {
+                self.set_status_field(|s| &mut s.runtimes, names);
+                self.set_status_field(|s| &mut s.image_cache, images);
+            }
             Request::Credentials(place) => self.set_status_field(|s| &mut s.credentials, place),
         }
     }

@@ -163,7 +163,10 @@ impl AgentBuilder {
         let runtimes: HashMap<_, _> = self.runtimes.into_iter().map(|r| (r.kind(), r)).collect();
         let checked: Vec<Arc<dyn Runtime>> = runtimes.values().cloned().collect();
         let checked_at_shutdown = checked.clone();
-        status_tx.send_modify(|s| s.runtimes = periodic::available_runtimes(&checked));
+        status_tx.send_modify(|s| {
+            s.runtimes = periodic::available_runtimes(&checked);
+            s.image_cache = periodic::image_cache(&checked);
+        });
         let (reports_tx, reports_rx) = mpsc::unbounded_channel();
         let (link_config_tx, link_config_rx) =
             watch::channel(LinkConfig { generation: 0, config: self.config.clone() });

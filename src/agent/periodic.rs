@@ -83,7 +83,16 @@ pub(super) fn available_runtimes(runtimes: &[Arc<dyn Runtime>]) -> Vec<String> {
     names
 }
 
-/// Asks each runtime to look again whether it can run Cargos, and tells the agent which can.
+/// The images the runtimes keep, together.
+pub(super) fn image_cache(runtimes: &[Arc<dyn Runtime>]) -> crate::runtimes::ImageCache {
+    runtimes.iter().map(|r| r.image_cache()).fold(Default::default(), |a, b| crate::runtimes::ImageCache {
+        images: a.images + b.images,
+        size_mb: a.size_mb + b.size_mb,
+    })
+}
+
+/// Asks each runtime to look again whether it can run Cargos, and tells the agent which can
+/// and which images they keep.
 pub(super) async fn check_runtimes(
     runtimes: Vec<Arc<dyn Runtime>>,
     token: CancellationToken,
@@ -100,7 +109,7 @@ pub(super) async fn check_runtimes(
         for r in &runtimes {
             r.refresh().await;
         }
-        if requests.send(Request::Runtimes(available_runtimes(&runtimes))).await.is_err() {
+        if requests.send(Request::Runtimes(available_runtimes(&runtimes), image_cache(&runtimes))).await.is_err() {
             return;
         }
     }

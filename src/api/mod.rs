@@ -128,6 +128,8 @@ pub struct Status {
     pub max_concurrent_jobs: usize,
     /// The kinds of Cargo this Island runs (`wasm`, `container`), as the protocol names them.
     pub runtimes: Vec<String>,
+    /// The container images Island pulled and keeps (the heartbeat's `cache` block).
+    pub image_cache: crate::runtimes::ImageCache,
     /// What this machine offers.
     pub hardware: Hardware,
     /// Totals since start.
@@ -170,6 +172,7 @@ impl Status {
             interrupted: Vec::new(),
             max_concurrent_jobs: 1,
             runtimes: Vec::new(),
+            image_cache: Default::default(),
             hardware,
             counters: Counters::default(),
             earnings: Default::default(),

@@ -85,13 +85,18 @@ pub fn build(status: &Status, host_id: &str, rtt_ms: Option<f32>, now_ms: i64) -
     }
 }
 
-/// No container images are kept yet (container Cargos are not run), so none are counted;
-/// warm workloads are the Cargos that succeeded here within `cache.warm_ttl_seconds`.
+/// The container images Island pulled and keeps (not the owner's own), and the warm
+/// workloads: the Cargos that succeeded here within `cache.warm_ttl_seconds`.
 fn cache_stats(status: &Status, now_ms: i64) -> CacheStats {
     let since = now_ms - i64::try_from(status.settings.warm_ttl_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     let warm: Vec<String> =
         status.recent_workloads.iter().filter(|w| w.last_run_ms >= since).map(|w| w.workload_id.clone()).collect();
-    CacheStats { cached_image_count: 0, cached_size_mb: 0, warm_workload_count: warm.len(), warm_workload_ids: warm }
+    CacheStats {
+        cached_image_count: status.image_cache.images,
+        cached_size_mb: status.image_cache.size_mb,
+        warm_workload_count: warm.len(),
+        warm_workload_ids: warm,
+    }
 }
 
 /// The most memory one WASM Cargo can get here: the largest tier's limit, capped by

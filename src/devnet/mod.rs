@@ -1,14 +1,17 @@
 //! A local stand-in for the Archipelag.io network: [`CoordinatorDouble`] over a real
 //! `nats-server`, used by the integration tests and by `island devnet` ([`run`]), and
 //! [`services`], what the devnet and the tests need installed. The doubles only tests use
-//! (`fake_nvml`, `docker_engine`) are built with the `test-support` feature.
+//! (`fake_nvml`, `docker_engine`, `cargo_image`, `registry`) are built with the
+//! `test-support` feature.
 
+#[cfg(all(unix, feature = "test-support"))]
+pub mod cargo_image;
 #[cfg(all(unix, feature = "test-support"))]
 pub mod docker_engine;
 mod double;
 #[cfg(feature = "test-support")]
 pub mod fake_nvml;
-pub mod http;
+mod http;
 mod nats_server;
 mod record;
 #[cfg(feature = "test-support")]

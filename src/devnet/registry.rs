@@ -73,3 +73,93 @@ impl Drop for LocalRegistry {
         let _ = self.child.wait();
     }
 }
+
+/// Bytes of each connection's answers that pass before a hold applies: more than the
+/// registry's headers, manifests and image configuration, less than a layer.
+const HOLD_AFTER: usize = 16 * 1024;
+
+/// A loopback proxy in front of a [`LocalRegistry`] that can hold the registry's answers
+/// after their first bytes, so that a pull stays in progress (with its bar in the window)
+/// until the test lets it go on.
+pub struct HeldProxy {
+    port: u16,
+    open: tokio::sync::watch::Sender<bool>,
+    token: tokio_util::sync::CancellationToken,
+}
+
+impl HeldProxy {
+    /// Starts the proxy for `registry`, letting everything through until [`HeldProxy::hold`].
+    ///
+    /// # Errors
+    /// When no loopback port can be bound.
+    pub async fn start(registry: &LocalRegistry) -> io::Result<HeldProxy> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let port = listener.local_addr()?.port();
+        let (open, _) = tokio::sync::watch::channel(true);
+        let token = tokio_util::sync::CancellationToken::new();
+        let (upstream, gate, stop) = (registry.port, open.clone(), token.clone());
+        tokio::spawn(async move {
+            loop {
+                let (client, _) = tokio::select! {
+                    () = stop.cancelled() => return,
+                    accepted = listener.accept() => match accepted { Ok(c) => c, Err(_) => continue },
+                };
+                tokio::spawn(relay(client, upstream, gate.subscribe(), stop.clone()));
+            }
+        });
+        Ok(HeldProxy { port, open, token })
+    }
+
+    /// `127.0.0.1:PORT`, the registry part of image references pulled through the proxy.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Holds every answer past its first bytes from now on.
+    pub fn hold(&self) {
+        self.open.send_replace(false);
+    }
+
+    /// Lets held answers go on.
+    pub fn release(&self) {
+        self.open.send_replace(true);
+    }
+}
+
+impl Drop for HeldProxy {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}
+
+/// One client connection: requests pass as they are; answers pass until a hold, then wait.
+async fn relay(
+    client: tokio::net::TcpStream,
+    upstream: u16,
+    mut open: tokio::sync::watch::Receiver<bool>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else { return };
+    let (mut client_rx, mut client_tx) = client.into_split();
+    let (mut server_rx, mut server_tx) = server.into_split();
+    let requests = async { tokio::io::copy(&mut client_rx, &mut server_tx).await.map(|_| ()) };
+    let answers = async {
+        let (mut buf, mut passed) = (vec![0u8; 8192], 0usize);
+        loop {
+            let n = server_rx.read(&mut buf).await?;
+            if n == 0 {
+                return Ok::<(), io::Error>(());
+            }
+            if passed >= HOLD_AFTER && open.wait_for(|o| *o).await.is_err() {
+                return Ok(());
+            }
+            client_tx.write_all(&buf[..n]).await?;
+            passed += n;
+        }
+    };
+    tokio::select! {
+        () = stop.cancelled() => {}
+        _ = async { tokio::try_join!(requests, answers) } => {}
+    }
+}

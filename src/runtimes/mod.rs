@@ -112,6 +112,15 @@ pub type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Error>> + Send +
 /// The future of [`Runtime::recover`] and [`Runtime::refresh`].
 pub type HookFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
+/// The images a runtime pulled and keeps, as the heartbeat reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageCache {
+    /// How many image references.
+    pub images: usize,
+    /// Their size on disk, MB (layers shared between them counted once per image).
+    pub size_mb: u64,
+}
+
 /// A way to run Cargos.
 pub trait Runtime: Send + Sync + 'static {
     /// The kind of job this runtime runs.
@@ -141,6 +150,11 @@ pub trait Runtime: Send + Sync + 'static {
     /// Looks again whether the runtime can run Cargos (the agent calls it periodically).
     fn refresh(&self) -> HookFuture<'_> {
         Box::pin(async {})
+    }
+
+    /// The images this runtime pulled and keeps (none for runtimes without images).
+    fn image_cache(&self) -> ImageCache {
+        ImageCache::default()
     }
 
     /// Called once at shutdown, after the jobs ended or were abandoned: a runtime whose work

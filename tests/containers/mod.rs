@@ -10,8 +10,9 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use island::config::Config;
+use island::devnet::cargo_image;
 use island::devnet::docker_engine::DockerEngine;
-use island::devnet::services::{STATIC_BUSYBOX, Service, in_ci, present_or_skip as needs, say_skipped};
+use island::devnet::services::{Service, in_ci, present_or_skip as needs, say_skipped};
 use island::home::IslandHome;
 use island::jobs::{JobId, JobSpec, RuntimeKind};
 use island::runtimes::container::ContainerRuntime;
@@ -21,27 +22,6 @@ use tokio_util::sync::CancellationToken;
 
 pub const IMAGE: &str = "island-test/cargo:local";
 pub const ISLAND: &str = "test-island-1";
-
-/// The Cargo: reads its input line, says ready, then does what the input's `mode` says.
-const CARGO: &str = r#"read -r input
-tok() { printf '{"type":"token","content":"%s"}\n' "$1"; }
-printf '{"type":"status","message":"ready"}\n'
-case "$input" in
-  *'"tokens"'*) tok "héllo "; tok "wörld €"; printf '{"type":"done"}\n' ;;
-  *'"fail"'*) echo "something broke" >&2; exit 3 ;;
-  *'"oom"'*) x=$(head -c 300000000 /dev/zero | tr '\0' a); tok "${#x}" ;;
-  *'"sleep"'*) sleep 120 ;;
-  *'"version"'*) tok "version:${CARGO_VERSION:-1}" ;;
-  *'"probe"'*)
-    if nc -w 2 203.0.113.1 80 </dev/null 2>/dev/null; then tok "net:open"; else tok "net:none"; fi
-    tok "ifaces:$(ls /sys/class/net | tr '\n' ' ')"
-    if touch /written 2>/dev/null; then tok "root:writable"; else tok "root:read-only"; fi
-    if echo x > /tmp/t 2>/dev/null; then tok "tmp:writable"; else tok "tmp:read-only"; fi
-    tok "$(grep CapEff /proc/self/status | tr -d '\t ')"
-    tok "$(grep 'Seccomp:' /proc/self/status | tr -d '\t ')" ;;
-  *) tok "echo:$input" ;;
-esac
-"#;
 
 pub struct Setup {
     pub engine: DockerEngine,
@@ -63,25 +43,7 @@ pub fn build_image(engine: &DockerEngine) {
 
 /// Imports the test image as `tag`, with `changes` (Dockerfile instructions) on top.
 pub fn build_image_as(engine: &DockerEngine, tag: &str, changes: &[&str]) {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("rootfs");
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::create_dir_all(root.join("tmp")).unwrap();
-    std::fs::copy(STATIC_BUSYBOX, root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "cat", "sleep", "head", "tr", "nc", "touch", "grep", "printf", "ls", "echo"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-    }
-    std::fs::write(root.join("cargo.sh"), CARGO).unwrap();
-    let tar = dir.path().join("rootfs.tar");
-    let ok = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap();
-    assert!(ok.success());
-    let tar = tar.to_string_lossy().to_string();
-    let mut args = vec!["import", "--change", r#"ENTRYPOINT ["/bin/sh", "/cargo.sh"]"#];
-    for c in changes {
-        args.extend(["--change", c]);
-    }
-    args.extend([tar.as_str(), tag]);
-    docker(engine, &args);
+    cargo_image::build(&engine.host(), tag, changes).expect("the test image builds");
 }
 
 pub fn config() -> Config {

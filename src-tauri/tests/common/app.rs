@@ -69,6 +69,9 @@ pub struct Launch {
     pub fresh: bool,
     /// The desktop's theme is dark, as GTK applications read it from the owner's settings.
     pub dark: bool,
+    /// A Docker engine for container Cargos (`DOCKER_HOST`) and the registry entry its
+    /// images come from (`[registry].allowed`); none: no engine.
+    pub docker: Option<(String, String)>,
 }
 
 /// A running app with its WebDriver session, double and home.
@@ -84,12 +87,14 @@ pub struct Session {
 
 /// Writes the test's config: heartbeats and live figures every second, so each check waits
 /// on the next one rather than on the defaults.
-fn write_config(config: &std::path::Path) {
+fn write_config(config: &std::path::Path, allowed_registry: Option<&str>) {
     island::config::init_file(config).unwrap();
+    let allowed = allowed_registry.map_or_else(String::new, |r| format!("allowed = [\"{r}\"]\n"));
     let text = std::fs::read_to_string(config)
         .unwrap()
         .replacen("[coordinator]\n", "[coordinator]\nheartbeat_interval = \"1s\"\n", 1)
-        .replacen("[host]\n", "[agent]\nmetrics_interval = \"1s\"\n\n[host]\n", 1);
+        .replacen("[host]\n", "[agent]\nmetrics_interval = \"1s\"\n\n[host]\n", 1)
+        .replacen("[registry]\n", &format!("[registry]\n{allowed}"), 1);
     std::fs::write(config, text).unwrap();
 }
 
@@ -101,7 +106,7 @@ pub async fn launch(how: Launch) -> Session {
     let config = island_home.join("config.toml");
     if !how.fresh {
         std::fs::create_dir_all(&island_home).unwrap();
-        write_config(&config);
+        write_config(&config, how.docker.as_ref().map(|(_, allowed)| allowed.as_str()));
         // A model already in the cache, as the Models view should list it.
         let models = island_home.join("model-cache/TheBloke/TinyLlama-GGUF");
         std::fs::create_dir_all(&models).unwrap();
@@ -119,6 +124,11 @@ pub async fn launch(how: Launch) -> Session {
         .env_remove("ISLAND_API_URL")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    match &how.docker {
+        Some((host, _)) => cmd.env("DOCKER_HOST", host),
+        // No engine: not the host's either.
+        None => cmd.env("DOCKER_HOST", format!("unix://{}/no-docker.sock", home.path().display())),
+    };
     if how.dark {
         let gtk = home.path().join(".config/gtk-3.0");
         std::fs::create_dir_all(&gtk).unwrap();

@@ -150,6 +150,8 @@ pub struct Local {
     pub id: String,
     /// The manifest digest the image was pulled by from the reference's repository.
     pub registry_digest: Option<String>,
+    /// Its size on disk.
+    pub size_bytes: u64,
 }
 
 /// Looks up `reference` (parsed as `image`) in the engine.
@@ -170,6 +172,7 @@ pub async fn local(docker: &Docker, image: &ImageRef, reference: &str) -> Result
     Ok(Local {
         id: found.id.unwrap_or_else(|| reference.to_string()),
         registry_digest: image.digest.clone().or(pulled_from),
+        size_bytes: found.size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
     })
 }
 

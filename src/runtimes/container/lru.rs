@@ -18,6 +18,9 @@ use tracing::{info, warn};
 struct Entry {
     /// When a job last used it (or it was pulled), Unix milliseconds.
     used_ms: i64,
+    /// Its size on disk when pulled.
+    #[serde(default)]
+    size_bytes: u64,
 }
 
 #[derive(Default)]
@@ -56,15 +59,22 @@ impl PulledImages {
         by_age(&self.lock())
     }
 
-    /// Records that Island pulled `reference`, which the engine did not have.
-    pub fn pulled(&self, reference: &str) {
-        self.pulled_at(reference, crate::fsutil::unix_ms());
+    /// Records that Island pulled `reference` (of `size_bytes`), which the engine did not have.
+    pub fn pulled(&self, reference: &str, size_bytes: u64) {
+        self.pulled_at(reference, size_bytes, crate::fsutil::unix_ms());
     }
 
-    fn pulled_at(&self, reference: &str, used_ms: i64) {
+    fn pulled_at(&self, reference: &str, size_bytes: u64, used_ms: i64) {
         let mut inner = self.lock();
-        inner.entries.insert(reference.to_string(), Entry { used_ms });
+        inner.entries.insert(reference.to_string(), Entry { used_ms, size_bytes });
         self.save(&inner);
+    }
+
+    /// How many images the record holds and their size.
+    pub fn stats(&self) -> crate::runtimes::ImageCache {
+        let inner = self.lock();
+        let bytes: u64 = inner.entries.values().map(|e| e.size_bytes).sum();
+        crate::runtimes::ImageCache { images: inner.entries.len(), size_mb: bytes / (1024 * 1024) }
     }
 
     /// Marks `reference` in use by a job until the returned guard is dropped; a recorded
@@ -158,15 +168,16 @@ mod tests {
         let file = dir.path().join("pulled-images.json");
         let images = PulledImages::open(file.clone());
         for (at, r) in ["a:1", "b:1", "c:1"].into_iter().enumerate() {
-            images.pulled_at(r, at as i64);
+            images.pulled_at(r, 3 << 20, at as i64);
         }
         assert_eq!(images.over(1), ["a:1", "b:1"]);
         let busy = images.use_image("a:1");
         assert_eq!(images.over(1), ["b:1", "c:1"], "a use makes an image the most recent");
-        images.pulled_at("a:1", 0);
+        images.pulled_at("a:1", 3 << 20, 0);
         assert_eq!(images.over(1), ["b:1"], "an old image a job still uses stays");
         drop(busy);
         assert_eq!(images.over(1), ["a:1", "b:1"]);
+        assert_eq!(images.stats(), crate::runtimes::ImageCache { images: 3, size_mb: 9 });
         assert_eq!(PulledImages::open(file).references(), ["a:1", "b:1", "c:1"], "the record survives a restart");
     }
 

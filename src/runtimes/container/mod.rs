@@ -170,11 +170,12 @@ impl ContainerRuntime {
         let ttl = std::time::Duration::from_secs(config.cache.warm_ttl_seconds);
         let refresh = self.pulled.refresh_due(&parsed, &image, ttl);
         let brought = images::ensure(docker, &image, &self.pulled, refresh, &io.cancel, io.pulls.as_ref()).await?;
+        let local = images::local(docker, &parsed, &image).await?;
         if brought {
-            self.lru.pulled(&image);
+            self.lru.pulled(&image, local.size_bytes);
         }
         let in_use = self.lru.use_image(&image);
-        let result = self.run_image(docker, &config, job, &io, (&parsed, &image), tier).await;
+        let result = self.run_image(docker, &config, job, &io, (&parsed, &image, &local), tier).await;
         drop(in_use);
         if brought {
             self.lru.evict(docker, config.cache.max_cached_images as usize).await;
@@ -189,14 +190,13 @@ impl ContainerRuntime {
         config: &Config,
         job: &JobSpec,
         io: &CargoIo,
-        (parsed, image): (&ImageRef, &str),
+        (parsed, image, local): (&ImageRef, &str, &images::Local),
         tier: Option<SandboxTier>,
     ) -> Result<(), Error> {
-        let local = images::local(docker, parsed, image).await?;
         if let Some(expected) = &job.image_digest {
-            images::verify_digest(&local, image, expected)?;
+            images::verify_digest(local, image, expected)?;
         }
-        self.check_signature(docker, &config.signing, parsed, &local).await?;
+        self.check_signature(docker, &config.signing, parsed, local).await?;
         let sandbox = Sandbox::for_job(tier, config);
         let island_id = self.island_id.get().map_or("unknown", String::as_str);
         let container = Container::create(docker, island_id, job, &local.id, &sandbox).await?;
@@ -212,10 +212,9 @@ impl ContainerRuntime {
         image: &ImageRef,
         local: &images::Local,
     ) -> Result<(), Error> {
-        let plain_http = plain_http(docker, &image.registry).await;
-        let subject = Subject { image, digest: local.registry_digest.as_deref(), plain_http };
+        let subject = Subject { image, digest: local.registry_digest.as_deref() };
         let name = image.repository();
-        match self.signing.check(cfg, &subject).await {
+        match self.signing.check(cfg, &subject, plain_http(docker, &image.registry)).await {
             Ok(Verdict::Verified { key_id }) => info!(image = %name, %key_id, "Image signature verified"),
             Ok(Verdict::NotChecked(why)) => debug!(image = %name, "image signature not checked: {why}"),
             Ok(Verdict::Unsigned(why)) => {
@@ -308,6 +307,10 @@ impl Runtime for ContainerRuntime {
 
     fn available(&self) -> bool {
         self.available.load(Ordering::SeqCst)
+    }
+
+    fn image_cache(&self) -> super::ImageCache {
+        self.lru.stats()
     }
 
     fn refresh(&self) -> HookFuture<'_> {

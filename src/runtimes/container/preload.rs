@@ -41,13 +41,20 @@ impl Preload {
         }
         let mut brought = 0;
         for image in &cache.preload_images {
-            if let Err(why) = policy::check(image, &config.registry) {
-                warn!(%image, "not preloading an image the registry policy refuses: {why}");
-                continue;
-            }
+            let parsed = match policy::check(image, &config.registry) {
+                Ok(parsed) => parsed,
+                Err(why) => {
+                    warn!(%image, "not preloading an image the registry policy refuses: {why}");
+                    continue;
+                }
+            };
             match images::ensure(&self.docker, image, &self.pulled, false, &self.cancel, None).await {
                 Ok(true) => {
-                    self.lru.pulled(image);
+                    let size = match images::local(&self.docker, &parsed, image).await {
+                        Ok(local) => local.size_bytes,
+                        Err(_) => 0,
+                    };
+                    self.lru.pulled(image, size);
                     brought += 1;
                     info!(%image, "Preloaded image");
                 }

@@ -47,8 +47,6 @@ pub struct Subject<'a> {
     /// The manifest digest the engine pulled from the registry (none for an image built or
     /// loaded here, which no registry signature can cover).
     pub digest: Option<&'a str>,
-    /// Whether the registry speaks plain HTTP (a loopback or an engine-declared insecure one).
-    pub plain_http: bool,
 }
 
 /// Keys fetched from `keys_url`, and when.
@@ -73,11 +71,17 @@ impl Signing {
         Signing { default_cache, fetched: tokio::sync::Mutex::default(), http: Mutex::new(None) }
     }
 
-    /// Decides whether `subject` may run under `cfg`.
+    /// Decides whether `subject` may run under `cfg`; `plain_http` says whether its registry
+    /// speaks plain HTTP (awaited only when the registry is asked).
     ///
     /// # Errors
     /// Why it may not (only when `require_signature` is on).
-    pub async fn check(&self, cfg: &SigningConfig, subject: &Subject<'_>) -> Result<Verdict, String> {
+    pub async fn check(
+        &self,
+        cfg: &SigningConfig,
+        subject: &Subject<'_>,
+        plain_http: impl Future<Output = bool>,
+    ) -> Result<Verdict, String> {
         let image = subject.image;
         if !cfg.enabled {
             return Ok(Verdict::NotChecked("signature checks are off ([signing].enabled = false)".into()));
@@ -100,7 +104,8 @@ impl Signing {
         let Some(digest) = subject.digest else {
             return unsigned(format!("{} has no registry digest to check a signature for", image.repository()));
         };
-        let layers = match tokio::time::timeout(NETWORK_DEADLINE, signature_layers(subject, digest)).await {
+        let lookup = async { signature_layers(image, digest, plain_http.await).await };
+        let layers = match tokio::time::timeout(NETWORK_DEADLINE, lookup).await {
             Ok(Ok(layers)) => layers,
             Ok(Err(e)) => return unsigned(format!("cannot look up its signatures: {e}")),
             Err(_) => return unsigned(format!("its registry did not answer within {} s", NETWORK_DEADLINE.as_secs())),
@@ -216,11 +221,9 @@ pub fn scheme(algorithm: &str) -> Result<SigningScheme, String> {
 }
 
 /// The cosign signatures stored for `digest` in the image's registry.
-async fn signature_layers(subject: &Subject<'_>, digest: &str) -> Result<Vec<SignatureLayer>, String> {
-    let image = subject.image;
+async fn signature_layers(image: &ImageRef, digest: &str, plain_http: bool) -> Result<Vec<SignatureLayer>, String> {
     let registry = image.registry.clone();
-    let protocol =
-        if subject.plain_http { ClientProtocol::HttpsExcept(vec![registry.clone()]) } else { ClientProtocol::Https };
+    let protocol = if plain_http { ClientProtocol::HttpsExcept(vec![registry.clone()]) } else { ClientProtocol::Https };
     crate::tls::install_crypto_provider();
     let mut client = ClientBuilder::default()
         .with_oci_client_config(ClientConfig { protocol, ..ClientConfig::default() })
@@ -257,7 +260,7 @@ mod tests {
     }
 
     fn subject(image: &ImageRef) -> Subject<'_> {
-        Subject { image, digest: None, plain_http: false }
+        Subject { image, digest: None }
     }
 
     #[tokio::test]
@@ -265,15 +268,15 @@ mod tests {
         let signing = Signing::new(std::env::temp_dir().join("unused-keys.json"));
         let image = image();
         let off = SigningConfig { enabled: false, require_signature: true, ..SigningConfig::default() };
-        assert!(matches!(signing.check(&off, &subject(&image)).await, Ok(Verdict::NotChecked(_))));
+        assert!(matches!(signing.check(&off, &subject(&image), async { false }).await, Ok(Verdict::NotChecked(_))));
         let exempt = SigningConfig {
             require_signature: true,
             unsigned_allowed_registries: vec!["ghcr.io/archipelag-io".into()],
             ..SigningConfig::default()
         };
-        assert!(matches!(signing.check(&exempt, &subject(&image)).await, Ok(Verdict::NotChecked(_))));
+        assert!(matches!(signing.check(&exempt, &subject(&image), async { false }).await, Ok(Verdict::NotChecked(_))));
         let evil = ImageRef::parse("ghcr.io/archipelag-io-evil/x").unwrap();
-        let e = signing.check(&exempt, &subject(&evil)).await.unwrap_err();
+        let e = signing.check(&exempt, &subject(&evil), async { false }).await.unwrap_err();
         assert!(e.contains("no trusted keys") && e.contains("require_signature"), "{e}");
     }
 
@@ -282,7 +285,7 @@ mod tests {
         let signing = Signing::new(std::env::temp_dir().join("unused-keys.json"));
         let image = image();
         let lenient = SigningConfig::default();
-        assert!(matches!(signing.check(&lenient, &subject(&image)).await, Ok(Verdict::Unsigned(_))));
+        assert!(matches!(signing.check(&lenient, &subject(&image), async { false }).await, Ok(Verdict::Unsigned(_))));
         let key = TrustedKey {
             key_id: "k".into(),
             public_key: "-----BEGIN PUBLIC KEY-----".into(),
@@ -290,7 +293,7 @@ mod tests {
             issuer: None,
         };
         let strict = SigningConfig { require_signature: true, trusted_keys: vec![key], ..SigningConfig::default() };
-        let e = signing.check(&strict, &subject(&image)).await.unwrap_err();
+        let e = signing.check(&strict, &subject(&image), async { false }).await.unwrap_err();
         assert!(e.contains("has no registry digest"), "{e}");
     }
 
