@@ -78,6 +78,23 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// Reads the JSON file at `path` (`what` it holds, for the log), or `T::default()` when
+/// there is none. One that cannot be read or parsed also gives the default, said loudly:
+/// these are records Island can rebuild or do without, never the only copy of a job.
+pub fn read_json_or_default<T: serde::de::DeserializeOwned + Default>(path: &Path, what: &str) -> T {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            tracing::warn!(path = %path.display(), error = %e, "the {what} is unreadable; going on without it");
+            T::default()
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => T::default(),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot read the {what}; going on without it");
+            T::default()
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch, the timestamp unit of the coordinator protocol.
 pub fn unix_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)

@@ -40,17 +40,8 @@ pub struct PulledImages {
 impl PulledImages {
     /// The record kept in `file` (read now; a missing or unreadable one starts empty, saying so).
     pub fn open(file: PathBuf) -> PulledImages {
-        let entries = match std::fs::read(&file) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                warn!(path = %file.display(), error = %e, "the record of pulled images is unreadable; starting a new one (images it listed stay)");
-                BTreeMap::new()
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => {
-                warn!(path = %file.display(), error = %e, "cannot read the record of pulled images");
-                BTreeMap::new()
-            }
-        };
+        // Without the record, the images it listed stay (as if they were the owner's).
+        let entries = crate::fsutil::read_json_or_default(&file, "record of pulled images");
         PulledImages { file, inner: Mutex::new(Inner { entries, ..Inner::default() }) }
     }
 

@@ -145,7 +145,7 @@ impl Signing {
                 Err(e) => {
                     fetched.tried = Some((Instant::now(), false));
                     if fetched.keys.is_empty() {
-                        fetched.keys = load_cache(&cache);
+                        fetched.keys = crate::fsutil::read_json_or_default(&cache, "cache of signing keys");
                     }
                     warn!(%url, error = %e, cached = fetched.keys.len(), "cannot fetch the trusted signing keys; using the cached ones");
                 }
@@ -184,20 +184,6 @@ fn usable(key: &TrustedKey, url: &str) -> bool {
         warn!(%url, key_id = %key.key_id, algorithm = %key.algorithm, "ignoring a served signing key: not a PEM public key of a known algorithm");
     }
     ok
-}
-
-fn load_cache(path: &std::path::Path) -> Vec<TrustedKey> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            warn!(path = %path.display(), error = %e, "the cached signing keys are unreadable; ignoring them");
-            Vec::new()
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => {
-            warn!(path = %path.display(), error = %e, "cannot read the cached signing keys");
-            Vec::new()
-        }
-    }
 }
 
 fn save_cache(path: &std::path::Path, keys: &[TrustedKey]) {
