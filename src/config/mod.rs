@@ -12,6 +12,7 @@ mod error;
 pub mod host_controls;
 mod load;
 mod locate;
+pub mod model_uri;
 pub mod template;
 pub mod types;
 mod view;
@@ -26,7 +27,8 @@ pub use coordinator::CoordinatorConfig;
 pub use edit::{ConfigEdit, apply_edits, init_file};
 pub use error::{ConfigError, Problem};
 pub use load::{Loaded, env_overrides, load, parse};
-pub use types::{Bounded, HttpUrl, ModelUri, NatsUrl, Price, SandboxTier, Secret};
+pub use model_uri::ModelUri;
+pub use types::{Bounded, HttpUrl, NatsUrl, Price, SandboxTier, Secret};
 pub use view::{SettingsForm, SettingsView};
 
 /// The whole configuration.

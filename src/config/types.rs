@@ -167,58 +167,6 @@ impl fmt::Display for HttpUrl {
     }
 }
 
-/// A model location: `hf://<repo>[:<file>]` (Hugging Face) or a direct `https://` URL.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub enum ModelUri {
-    /// A Hugging Face repository, optionally one file in it.
-    HuggingFace {
-        /// `owner/name` (or a legacy single-segment name).
-        repo: String,
-        /// The file inside the repository; chosen automatically when absent.
-        file: Option<String>,
-    },
-    /// A direct download URL.
-    Url(String),
-}
-
-impl FromStr for ModelUri {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        if let Some(rest) = s.strip_prefix("hf://") {
-            let (repo, file) = match rest.split_once(':') {
-                Some((r, f)) => (r, Some(f)),
-                None => (rest, None),
-            };
-            let valid_repo = !repo.is_empty()
-                && repo.split('/').count() <= 2
-                && repo
-                    .split('/')
-                    .all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
-            if !valid_repo {
-                return Err(format!("\"{s}\" names no repository: expected hf://owner/repo or hf://owner/repo:file"));
-            }
-            if file.is_some_and(|f| f.is_empty() || f.starts_with('/') || f.split('/').any(|p| p == "..")) {
-                return Err(format!("\"{s}\" names an empty or unsafe file after the ':'"));
-            }
-            return Ok(ModelUri::HuggingFace { repo: repo.to_string(), file: file.map(str::to_string) });
-        }
-        s.parse::<HttpUrl>()
-            .map(|u| ModelUri::Url(u.0))
-            .map_err(|_| format!("expected hf://owner/repo[:file] or an https:// URL, found \"{s}\""))
-    }
-}
-
-impl fmt::Display for ModelUri {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ModelUri::HuggingFace { repo, file: Some(file) } => write!(f, "hf://{repo}:{file}"),
-            ModelUri::HuggingFace { repo, file: None } => write!(f, "hf://{repo}"),
-            ModelUri::Url(u) => f.write_str(u),
-        }
-    }
-}
-
 /// An asking price in credits per job: an exact, non-negative decimal, kept as written.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub struct Price(Decimal);
@@ -297,7 +245,7 @@ macro_rules! string_serde {
         }
     )*};
 }
-string_serde!(NatsUrl, HttpUrl, ModelUri);
+string_serde!(NatsUrl, HttpUrl, super::model_uri::ModelUri);
 
 /// A whole number within `MIN..=MAX`, checked while parsing.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize)]
@@ -394,19 +342,6 @@ mod tests {
         assert!("-1".parse::<Price>().unwrap_err().contains("negative"));
         assert!("abc".parse::<Price>().unwrap_err().contains("expected a price"));
         assert!("1e3".parse::<Price>().is_err());
-    }
-
-    #[test]
-    fn model_uris_need_a_repository() {
-        assert_eq!(
-            "hf://TheBloke/Mistral-7B-Instruct-v0.2-GGUF".parse::<ModelUri>().unwrap(),
-            ModelUri::HuggingFace { repo: "TheBloke/Mistral-7B-Instruct-v0.2-GGUF".into(), file: None }
-        );
-        let with_file: ModelUri = "hf://a/b:onnx/model.onnx".parse().unwrap();
-        assert_eq!(with_file.to_string(), "hf://a/b:onnx/model.onnx");
-        for bad in ["hf://", "hf://:x.gguf", "hf://a//b", "hf://a/b/c", "hf://a/b:", "hf://a/b:../x", "ftp://x"] {
-            assert!(bad.parse::<ModelUri>().is_err(), "{bad} should be rejected");
-        }
     }
 
     #[test]
