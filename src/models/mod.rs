@@ -2,6 +2,7 @@
 //! Models view shows it against the disk budget); downloading `hf://` models, pinning,
 //! eviction within the budget and preloading build on this handle.
 
+pub mod download;
 pub mod gguf;
 pub mod hf;
 

@@ -3,6 +3,8 @@
 //! with deadlines, and a handle on the `island` binary.
 #![allow(dead_code, unused_imports)]
 
+pub mod hf_server;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process, Stdio};

@@ -1,0 +1,145 @@
+//! A local server in the Hugging Face layout for the model cache tests: files by path with
+//! Range support, redirects to another server, an answer that breaks off after some bytes
+//! (once), and a record of every request (its path, range and authorization).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// One request the server saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub path: String,
+    pub range: Option<String>,
+    pub authorization: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    files: HashMap<String, Vec<u8>>,
+    redirects: HashMap<String, String>,
+    cut_next_after: Option<usize>,
+    seen: Vec<Seen>,
+}
+
+/// A running server; stops when dropped.
+pub struct HfServer {
+    port: u16,
+    state: Arc<Mutex<State>>,
+    token: CancellationToken,
+}
+
+impl HfServer {
+    pub async fn start() -> HfServer {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state: Arc<Mutex<State>> = Arc::default();
+        let token = CancellationToken::new();
+        let (s, t) = (state.clone(), token.clone());
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = tokio::select! {
+                    () = t.cancelled() => return,
+                    r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
+                };
+                tokio::spawn(serve(stream, s.clone()));
+            }
+        });
+        HfServer { port, state, token }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Serves `body` at `path`.
+    pub fn file(&self, path: &str, body: Vec<u8>) {
+        self.state.lock().unwrap().files.insert(path.into(), body);
+    }
+
+    /// Answers `path` with a redirect to `to`.
+    pub fn redirect(&self, path: &str, to: &str) {
+        self.state.lock().unwrap().redirects.insert(path.into(), to.into());
+    }
+
+    /// The next file answer stops after `bytes` of its body.
+    pub fn cut_next_after(&self, bytes: usize) {
+        self.state.lock().unwrap().cut_next_after = Some(bytes);
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.lock().unwrap().seen.clone()
+    }
+}
+
+impl Drop for HfServer {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}
+
+async fn serve(stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
+    let (rx, mut tx) = stream.into_split();
+    let mut lines = BufReader::new(rx);
+    let mut first = String::new();
+    if lines.read_line(&mut first).await.is_err() {
+        return;
+    }
+    let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let (mut range, mut authorization) = (None, None);
+    loop {
+        let mut line = String::new();
+        if lines.read_line(&mut line).await.unwrap_or(0) == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            match name.trim().to_ascii_lowercase().as_str() {
+                "range" => range = Some(value.trim().to_string()),
+                "authorization" => authorization = Some(value.trim().to_string()),
+                _ => {}
+            }
+        }
+    }
+    let (file, redirect, cut) = {
+        let mut s = state.lock().unwrap();
+        s.seen.push(Seen { path: path.clone(), range: range.clone(), authorization });
+        let file = s.files.get(&path).cloned();
+        let cut = if file.is_some() { s.cut_next_after.take() } else { None };
+        (file, s.redirects.get(&path).cloned(), cut)
+    };
+    let head = |status: &str, extra: &str| format!("HTTP/1.1 {status}\r\nConnection: close\r\n{extra}\r\n");
+    if let Some(to) = redirect {
+        let _ = tx.write_all(head("302 Found", &format!("Location: {to}\r\nContent-Length: 0\r\n")).as_bytes()).await;
+        return;
+    }
+    let Some(body) = file else {
+        let _ = tx.write_all(head("404 Not Found", "Content-Length: 0\r\n").as_bytes()).await;
+        return;
+    };
+    let from = range
+        .as_deref()
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|n| n.parse::<usize>().ok());
+    let (status, start) = match from {
+        Some(n) if n >= body.len() => {
+            let extra = format!("Content-Range: bytes */{}\r\nContent-Length: 0\r\n", body.len());
+            let _ = tx.write_all(head("416 Range Not Satisfiable", &extra).as_bytes()).await;
+            return;
+        }
+        Some(n) => ("206 Partial Content", n),
+        None => ("200 OK", 0),
+    };
+    let rest = &body[start..];
+    let mut extra = format!("Content-Length: {}\r\n", rest.len());
+    if start > 0 {
+        extra.push_str(&format!("Content-Range: bytes {start}-{}/{}\r\n", body.len() - 1, body.len()));
+    }
+    let _ = tx.write_all(head(status, &extra).as_bytes()).await;
+    let send = cut.map_or(rest.len(), |c| c.min(rest.len()));
+    let _ = tx.write_all(&rest[..send]).await;
+    let _ = tx.shutdown().await;
+}
