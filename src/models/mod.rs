@@ -5,6 +5,7 @@
 pub mod download;
 pub mod gguf;
 pub mod hf;
+pub mod tiers;
 
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
