@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::models::CreateImageInfo;
+use bollard::models::{CreateImageInfo, ImageInspect};
 use bollard::query_parameters::CreateImageOptionsBuilder;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
@@ -72,7 +72,8 @@ impl Pulled {
 /// Makes sure the engine has `image`, pulling it when not, or again when `refresh` (a failed
 /// refresh keeps the image the engine has, with a warning); stopped by `cancel`. The pull's
 /// progress goes to `progress`. Returns whether the engine lacked the image (so Island
-/// brought it, and may remove it again).
+/// brought it, and may remove it again), and the engine's description of the image when the
+/// look-up made before any pull still describes it (so [`local`] need not ask again).
 pub async fn ensure(
     docker: &Docker,
     image: &str,
@@ -80,20 +81,20 @@ pub async fn ensure(
     refresh: bool,
     cancel: &CancellationToken,
     progress: Option<&mpsc::UnboundedSender<PullProgress>>,
-) -> Result<bool, Error> {
+) -> Result<(bool, Option<ImageInspect>), Error> {
     match docker.inspect_image(image).await {
-        Ok(_) if !refresh => return Ok(false),
-        Ok(_) => {
+        Ok(found) if !refresh => return Ok((false, Some(found))),
+        Ok(found) => {
             info!(%image, "Refreshing image (a moving tag)");
             return match pull(docker, image, cancel, progress).await {
                 Err(Error::Cancelled) => Err(Error::Cancelled),
                 Err(e) => {
                     warn!(%image, error = %e, "could not refresh the image; using the one already here");
-                    Ok(false)
+                    Ok((false, Some(found)))
                 }
                 Ok(()) => {
                     pulled.mark(image);
-                    Ok(false)
+                    Ok((false, None))
                 }
             };
         }
@@ -102,7 +103,7 @@ pub async fn ensure(
     }
     pull(docker, image, cancel, progress).await?;
     pulled.mark(image);
-    Ok(true)
+    Ok((true, None))
 }
 
 async fn pull(
@@ -154,15 +155,24 @@ pub struct Local {
     pub size_bytes: u64,
 }
 
-/// Looks up `reference` (parsed as `image`) in the engine.
+/// Looks up `reference` (parsed as `image`) in the engine, unless `known` already is its
+/// current description.
 ///
 /// # Errors
 /// The engine cannot say.
-pub async fn local(docker: &Docker, image: &ImageRef, reference: &str) -> Result<Local, Error> {
-    let found = docker
-        .inspect_image(reference)
-        .await
-        .map_err(|source| Error::Engine { context: format!("cannot inspect image {reference}"), source })?;
+pub async fn local(
+    docker: &Docker,
+    image: &ImageRef,
+    reference: &str,
+    known: Option<ImageInspect>,
+) -> Result<Local, Error> {
+    let found = match known {
+        Some(found) => found,
+        None => docker
+            .inspect_image(reference)
+            .await
+            .map_err(|source| Error::Engine { context: format!("cannot inspect image {reference}"), source })?,
+    };
     let repository = image.repository();
     let pulled_from = found.repo_digests.iter().flatten().find_map(|d| {
         let (name, digest) = d.rsplit_once('@')?;

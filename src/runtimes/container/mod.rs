@@ -169,8 +169,9 @@ impl ContainerRuntime {
         let parsed = policy::check(&image, &config.registry).map_err(Error::ImageRefused)?;
         let ttl = std::time::Duration::from_secs(config.cache.warm_ttl_seconds);
         let refresh = self.pulled.refresh_due(&parsed, &image, ttl);
-        let brought = images::ensure(docker, &image, &self.pulled, refresh, &io.cancel, io.pulls.as_ref()).await?;
-        let local = images::local(docker, &parsed, &image).await?;
+        let (brought, known) =
+            images::ensure(docker, &image, &self.pulled, refresh, &io.cancel, io.pulls.as_ref()).await?;
+        let local = images::local(docker, &parsed, &image, known).await?;
         if brought {
             self.lru.pulled(&image, local.size_bytes);
         }

@@ -49,8 +49,8 @@ impl Preload {
                 }
             };
             match images::ensure(&self.docker, image, &self.pulled, false, &self.cancel, None).await {
-                Ok(true) => {
-                    let size = match images::local(&self.docker, &parsed, image).await {
+                Ok((true, _)) => {
+                    let size = match images::local(&self.docker, &parsed, image, None).await {
                         Ok(local) => local.size_bytes,
                         Err(_) => 0,
                     };
@@ -58,7 +58,7 @@ impl Preload {
                     brought += 1;
                     info!(%image, "Preloaded image");
                 }
-                Ok(false) => info!(%image, "Image to preload is here already"),
+                Ok((false, _)) => info!(%image, "Image to preload is here already"),
                 Err(Error::Cancelled) => return,
                 Err(e) => warn!(%image, error = %e, "cannot preload image"),
             }
