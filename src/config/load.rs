@@ -217,7 +217,7 @@ pub(super) const KNOWN: &[(&str, &[&str])] = &[
         &["memory_mb", "read_only_rootfs", "tmpfs_size_mb", "network_disabled", "cpu_percent"],
     ),
     ("cache", &["enable_preload", "max_cached_images", "preload_images", "warm_ttl_seconds"]),
-    ("model_cache", &["max_cache_gb", "cache_dir", "hf_token"]),
+    ("model_cache", &["max_cache_gb", "cache_dir", "hf_token", "hf_endpoint"]),
     ("preload", &["enabled", "models"]),
     ("pricing", &["default_price", "workloads"]),
     (
@@ -363,6 +363,7 @@ fn validate(c: &Config, doc: &Document<&str>, text: &str) -> Vec<Problem> {
 /// | `ISLAND_MODEL_CACHE_DIR` | `model_cache.cache_dir` |
 /// | `ISLAND_MAX_CACHE_GB` | `model_cache.max_cache_gb` |
 /// | `ISLAND_HF_TOKEN`, then `HF_TOKEN` | `model_cache.hf_token` |
+/// | `ISLAND_HF_ENDPOINT`, then `HF_ENDPOINT` | `model_cache.hf_endpoint` |
 /// | `ISLAND_SHUTDOWN_GRACE` | `agent.shutdown_grace` |
 ///
 /// # Errors
@@ -405,6 +406,12 @@ pub fn env_overrides(c: &mut Config, env: impl Fn(&str) -> Option<String>) -> Re
     {
         c.model_cache.hf_token = Some(super::Secret::new(v));
     }
+    let endpoint_var = ["ISLAND_HF_ENDPOINT", "HF_ENDPOINT"].into_iter().find(|v| opt(v).is_some());
+    // `HF_ENDPOINT` is the Hugging Face tools' own variable: a config value wins over it.
+    if let Some(var) = endpoint_var.filter(|v| *v == "ISLAND_HF_ENDPOINT" || c.model_cache.hf_endpoint.is_none()) {
+        let v = opt(var).unwrap_or_default();
+        c.model_cache.hf_endpoint = Some(v.parse().map_err(|m| ConfigError::Env { var: var.into(), message: m })?);
+    }
     if let Some(v) = opt("ISLAND_SHUTDOWN_GRACE") {
         c.agent.shutdown_grace = humantime::parse_duration(&v)
             .map_err(|e| ConfigError::Env { var: "ISLAND_SHUTDOWN_GRACE".into(), message: e.to_string() })?;
@@ -435,6 +442,7 @@ mod tests {
         c.workload.resource_limits.cpu_percent = Some(super::super::Bounded::new(100).unwrap());
         c.model_cache.cache_dir = Some("/m".into());
         c.model_cache.hf_token = Some(super::super::Secret::new("t"));
+        c.model_cache.hf_endpoint = Some("https://hf.example".parse().unwrap());
         c.pricing.default_price = Some("1".parse().unwrap());
         c.signing.keys_url = Some("https://k".parse().unwrap());
         c.signing.key_cache_path = Some("/k".into());
@@ -521,6 +529,21 @@ mod tests {
         env_overrides(&mut c, env).unwrap();
         assert_eq!(c.coordinator.nats_url.expose(), "nats://127.0.0.1:4222");
         assert_eq!(c.model_cache.hf_token.unwrap().expose(), "hf_x");
+        let bad = env_overrides(&mut Config::default(), |k| (k == "ISLAND_MAX_CACHE_GB").then(|| "lots".into()));
+        assert!(bad.unwrap_err().to_string().starts_with("environment variable ISLAND_MAX_CACHE_GB"));
+        let hf = |k: &str| (k == "HF_ENDPOINT").then(|| "http://127.0.0.1:9/hf".to_string());
+        let mut c = Config::default();
+        env_overrides(&mut c, hf).unwrap();
+        assert_eq!(c.model_cache.hf_endpoint.as_ref().map(|u| u.as_str()), Some("http://127.0.0.1:9/hf"));
+        c.model_cache.hf_endpoint = Some("https://mirror.example".parse().unwrap());
+        env_overrides(&mut c, hf).unwrap();
+        assert_eq!(
+            c.model_cache.hf_endpoint.unwrap().as_str(),
+            "https://mirror.example",
+            "the file wins over HF_ENDPOINT"
+        );
+        let bad = env_overrides(&mut Config::default(), |k| (k == "ISLAND_HF_ENDPOINT").then(|| "hf.co".into()));
+        assert!(bad.unwrap_err().to_string().contains("ISLAND_HF_ENDPOINT"));
         let bad = env_overrides(&mut Config::default(), |k| (k == "ISLAND_MAX_CACHE_GB").then(|| "lots".into()));
         assert!(bad.unwrap_err().to_string().starts_with("environment variable ISLAND_MAX_CACHE_GB"));
     }

@@ -212,11 +212,19 @@ pub struct ModelCacheConfig {
     pub cache_dir: Option<PathBuf>,
     /// Hugging Face token, sent only to Hugging Face; `$HF_TOKEN` when unset.
     pub hf_token: Option<Secret>,
+    /// The Hugging Face endpoint `hf://` models come from (a mirror, or a local server);
+    /// `$HF_ENDPOINT`, else `https://huggingface.co`, when unset.
+    pub hf_endpoint: Option<HttpUrl>,
 }
 
 impl Default for ModelCacheConfig {
     fn default() -> Self {
-        ModelCacheConfig { max_cache_gb: Bounded::new(20).expect("in range"), cache_dir: None, hf_token: None }
+        ModelCacheConfig {
+            max_cache_gb: Bounded::new(20).expect("in range"),
+            cache_dir: None,
+            hf_token: None,
+            hf_endpoint: None,
+        }
     }
 }
 

@@ -63,6 +63,7 @@ require_digest = false
 #
 # [model_cache]
 # hf_token = "hf_..."         # or set HF_TOKEN; sent only to Hugging Face
+# hf_endpoint = "https://huggingface.co"  # or set HF_ENDPOINT: a mirror
 #
 # [agent]
 # shutdown_grace = "30s"      # on shutdown, time running jobs get to finish
