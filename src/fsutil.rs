@@ -100,6 +100,30 @@ pub fn unix_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// The path itself, or its nearest ancestor that exists, with links resolved (a cache
+/// directory may not exist yet; its disk is its parent's).
+pub fn existing_ancestor(p: &Path) -> std::path::PathBuf {
+    let mut p = p.to_path_buf();
+    loop {
+        if let Ok(real) = p.canonicalize() {
+            return real;
+        }
+        if !p.pop() {
+            return std::path::PathBuf::from("/");
+        }
+    }
+}
+
+/// Bytes free for this user on the disk that holds `path`, when the system says.
+/// Blocking: it reads the mount table.
+pub fn free_space(path: &Path) -> Option<u64> {
+    let path = existing_ancestor(path);
+    let disks = sysinfo::Disks::new_with_refreshed_list().ok()?;
+    let disk =
+        disks.iter().filter(|d| path.starts_with(d.mount_point())).max_by_key(|d| d.mount_point().as_os_str().len());
+    disk.map(sysinfo::Disk::available_space)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

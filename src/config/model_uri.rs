@@ -44,7 +44,7 @@ fn name_ok(segment: &str) -> bool {
 }
 
 /// A relative path of non-empty segments, none `.` or `..` (it becomes a path on disk).
-fn path_ok(path: &str) -> bool {
+pub(crate) fn path_ok(path: &str) -> bool {
     path.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != ".." && !seg.contains(['\\', '\0']))
 }
 

@@ -8,7 +8,7 @@ mod nvml;
 pub mod power;
 pub mod recent;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -239,25 +239,12 @@ impl Sampler {
             Some(d) => d.refresh(true),
             None => self.disks = sysinfo::Disks::new_with_refreshed_list().ok(),
         }
-        let path = existing_ancestor(&self.disk_of);
+        let path = crate::fsutil::existing_ancestor(&self.disk_of);
         let disk = self.disks.as_ref().and_then(|d| {
             d.iter().filter(|d| path.starts_with(d.mount_point())).max_by_key(|d| d.mount_point().as_os_str().len())
         });
         const GB: u64 = 1 << 30;
         disk.map_or((0, 0), |d| ((d.total_space() - d.available_space()) / GB, d.total_space() / GB))
-    }
-}
-
-/// The path itself, or its nearest ancestor that exists (the cache may not exist yet).
-fn existing_ancestor(p: &Path) -> PathBuf {
-    let mut p = p.to_path_buf();
-    loop {
-        if let Ok(real) = p.canonicalize() {
-            return real;
-        }
-        if !p.pop() {
-            return PathBuf::from("/");
-        }
     }
 }
 

@@ -1,19 +1,25 @@
-//! The model cache's handle. Today it reports what is on disk in the cache directory (the
-//! Models view shows it against the disk budget); downloading `hf://` models, pinning,
-//! eviction within the budget and preloading build on this handle.
+//! The model cache: `hf://` and https models downloaded (resumable, verified), kept within
+//! the disk budget by LRU eviction, pinned by the owner, held by running jobs, and preloaded
+//! by hardware tier and by network demand. [`ModelStore`] is the handle; its owner task
+//! (`owner.rs`) holds the index (`index.rs`) and the downloads; `resolve.rs` and `hf.rs`
+//! find what a URI means, `download.rs` fetches a file, `gguf.rs` checks GGUF headers and
+//! `tiers.rs` says which starter models fit a machine.
 
 pub mod download;
+mod fetcher;
 pub mod gguf;
 pub mod hf;
+pub mod index;
+mod owner;
+pub mod resolve;
+mod store;
 pub mod tiers;
 
-use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// How deep the scan looks below the cache directory (`owner/repo/revision/file` fits).
-const MAX_DEPTH: usize = 6;
+pub use store::{CacheError, CacheSettings, Lease, ModelProgress, ModelStore, Pull, PullState, human};
 
 /// One model file in the cache.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,14 +28,55 @@ pub struct CachedModel {
     pub name: String,
     /// The path below the cache directory.
     pub file: String,
+    /// The URIs that name it (empty for a file found on disk).
+    pub uris: Vec<String>,
     /// `GGUF`, `safetensors`, `PyTorch`, `ONNX` or `other`.
     pub format: String,
     /// Size in bytes.
     pub bytes: u64,
-    /// When it was last read (or written, where the file system keeps no access time), Unix ms.
+    /// `sha256:<hex>`, when known.
+    pub sha256: String,
+    /// When a job or a pull last asked for it, Unix ms.
     pub last_used_ms: Option<i64>,
     /// Kept through evictions.
     pub pinned: bool,
+    /// A running job holds it.
+    pub in_use: bool,
+    /// What its GGUF header says.
+    pub gguf: Option<gguf::GgufInfo>,
+}
+
+impl CachedModel {
+    fn from_entry(e: &index::Entry, in_use: bool) -> CachedModel {
+        let path = std::path::Path::new(&e.file);
+        CachedModel {
+            name: path.file_stem().map_or_else(|| e.file.clone(), |s| s.to_string_lossy().into_owned()),
+            file: e.file.clone(),
+            uris: e.uris.clone(),
+            format: format_of(path).into(),
+            bytes: e.bytes,
+            sha256: e.sha256.clone(),
+            last_used_ms: (e.last_used_ms > 0).then_some(e.last_used_ms),
+            pinned: e.pinned,
+            in_use,
+            gguf: e.gguf.clone(),
+        }
+    }
+}
+
+/// A download under way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadView {
+    /// The URI being pulled.
+    pub model: String,
+    /// Where it goes below the cache directory.
+    pub file: String,
+    /// Bytes on disk.
+    pub done: u64,
+    /// Its size, when known.
+    pub total: Option<u64>,
+    /// Bytes per second.
+    pub rate: u64,
 }
 
 /// The cache as the owner sees it.
@@ -39,10 +86,31 @@ pub struct ModelCacheView {
     pub dir: PathBuf,
     /// The models, largest first.
     pub models: Vec<CachedModel>,
-    /// Their total size, bytes.
+    /// Downloads under way.
+    pub downloads: Vec<DownloadView>,
+    /// What the models take, bytes.
     pub used_bytes: u64,
-    /// Why the directory could not be read, when it could not (a missing one is just empty).
+    /// What the downloads under way will add (their sizes, or what they have so far).
+    pub incoming_bytes: u64,
+    /// `model_cache.max_cache_gb`, bytes.
+    pub budget_bytes: u64,
+    /// Why the cache cannot be used, when it cannot (another Island owns it, the disk
+    /// refused).
     pub error: Option<String>,
+}
+
+/// The view of `index` with `settings` (no downloads, nothing in use: what a process that
+/// does not own the cache can say of it).
+pub fn view_of(index: &index::Index, settings: &CacheSettings) -> ModelCacheView {
+    let mut models: Vec<CachedModel> = index.models.iter().map(|e| CachedModel::from_entry(e, false)).collect();
+    models.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.file.cmp(&b.file)));
+    ModelCacheView {
+        dir: settings.dir.clone(),
+        models,
+        used_bytes: index.used_bytes(),
+        budget_bytes: settings.budget_bytes,
+        ..ModelCacheView::default()
+    }
 }
 
 /// A model the coordinator suggests preloading (`host.<id>.preload` and the
@@ -76,104 +144,13 @@ pub struct PreloadRecommendation {
     pub priority: Option<String>,
 }
 
-/// The handle on the model cache directory.
-#[derive(Debug, Clone)]
-pub struct ModelStore {
-    dir: PathBuf,
-}
-
-impl ModelStore {
-    /// The store in `dir` (which need not exist yet).
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        ModelStore { dir: dir.into() }
-    }
-
-    /// What is in the cache now. Partial downloads (`.part`, `.tmp`, `.incomplete`) and
-    /// hidden files are not models and are left out. Blocking: call it off the async threads.
-    pub fn scan(&self) -> ModelCacheView {
-        let mut view = ModelCacheView { dir: self.dir.clone(), ..Default::default() };
-        match walk(&self.dir, &self.dir, 0, &mut view.models) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => view.error = Some(format!("cannot read the model cache {}: {e}", self.dir.display())),
-        }
-        view.models.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.file.cmp(&b.file)));
-        view.used_bytes = view.models.iter().map(|m| m.bytes).sum();
-        view
-    }
-}
-
-fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<CachedModel>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || [".part", ".tmp", ".incomplete"].iter().any(|s| name.ends_with(s)) {
-            continue;
-        }
-        // No symlinks are followed: the cache never reaches outside its directory.
-        let kind = entry.file_type()?;
-        if kind.is_dir() && depth < MAX_DEPTH {
-            walk(root, &entry.path(), depth + 1, out)?;
-        } else if kind.is_file() {
-            let meta = entry.metadata()?;
-            let used = meta.accessed().or_else(|_| meta.modified()).ok();
-            let path = entry.path();
-            out.push(CachedModel {
-                name: path.file_stem().map_or(name.clone(), |s| s.to_string_lossy().into_owned()),
-                file: path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned(),
-                format: format_of(&path).into(),
-                bytes: meta.len(),
-                last_used_ms: used.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_millis() as i64),
-                pinned: false,
-            });
-        }
-    }
-    Ok(())
-}
-
-fn format_of(path: &Path) -> &'static str {
+/// `GGUF`, `safetensors`, `PyTorch`, `ONNX` or `other`, by extension.
+fn format_of(path: &std::path::Path) -> &'static str {
     match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("gguf") => "GGUF",
         Some("safetensors") => "safetensors",
         Some("bin" | "pt" | "pth") => "PyTorch",
         Some("onnx") => "ONNX",
         _ => "other",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_scan_lists_model_files_and_leaves_out_partial_and_hidden_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = dir.path().join("TheBloke/Mistral-7B-GGUF");
-        std::fs::create_dir_all(&repo).unwrap();
-        std::fs::write(repo.join("mistral-7b.Q4_K_M.gguf"), vec![0u8; 3000]).unwrap();
-        std::fs::write(dir.path().join("model.safetensors"), vec![0u8; 1000]).unwrap();
-        std::fs::write(dir.path().join("next.gguf.part"), vec![0u8; 500]).unwrap();
-        std::fs::write(dir.path().join(".index.json"), b"{}").unwrap();
-        let view = ModelStore::new(dir.path()).scan();
-        assert_eq!(view.error, None);
-        let files: Vec<(&str, &str, u64)> =
-            view.models.iter().map(|m| (m.file.as_str(), m.format.as_str(), m.bytes)).collect();
-        assert_eq!(
-            files,
-            [
-                ("TheBloke/Mistral-7B-GGUF/mistral-7b.Q4_K_M.gguf", "GGUF", 3000),
-                ("model.safetensors", "safetensors", 1000)
-            ]
-        );
-        assert_eq!(view.models[0].name, "mistral-7b.Q4_K_M");
-        assert_eq!(view.used_bytes, 4000);
-        assert!(view.models.iter().all(|m| m.last_used_ms.is_some() && !m.pinned));
-    }
-
-    #[test]
-    fn a_missing_directory_is_an_empty_cache() {
-        let dir = tempfile::tempdir().unwrap();
-        let view = ModelStore::new(dir.path().join("not-yet")).scan();
-        assert_eq!((view.models.len(), view.used_bytes, view.error), (0, 0, None));
     }
 }

@@ -1,6 +1,8 @@
 //! A local server in the Hugging Face layout for the model cache tests: files by path with
 //! Range support, redirects to another server, an answer that breaks off after some bytes
-//! (once), and a record of every request (its path, range and authorization).
+//! (once), answers held back after their first bytes until released, HEAD requests, and a
+//! record of every request (its method, path, range and authorization). Query strings are
+//! ignored when matching a path (the API is asked with `?blobs=true`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 /// One request the server saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
+    pub method: String,
     pub path: String,
     pub range: Option<String>,
     pub authorization: Option<String>,
@@ -22,6 +25,8 @@ struct State {
     files: HashMap<String, Vec<u8>>,
     redirects: HashMap<String, String>,
     cut_next_after: Option<usize>,
+    /// Paths whose answers stop after this many bytes until `release`.
+    held: HashMap<String, usize>,
     seen: Vec<Seen>,
 }
 
@@ -29,6 +34,7 @@ struct State {
 pub struct HfServer {
     port: u16,
     state: Arc<Mutex<State>>,
+    released: Arc<tokio::sync::Notify>,
     token: CancellationToken,
 }
 
@@ -38,17 +44,18 @@ impl HfServer {
         let port = listener.local_addr().unwrap().port();
         let state: Arc<Mutex<State>> = Arc::default();
         let token = CancellationToken::new();
-        let (s, t) = (state.clone(), token.clone());
+        let released = Arc::new(tokio::sync::Notify::new());
+        let (s, t, r) = (state.clone(), token.clone(), released.clone());
         tokio::spawn(async move {
             loop {
                 let (stream, _) = tokio::select! {
                     () = t.cancelled() => return,
                     r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
                 };
-                tokio::spawn(serve(stream, s.clone()));
+                tokio::spawn(serve(stream, s.clone(), r.clone()));
             }
         });
-        HfServer { port, state, token }
+        HfServer { port, state, released, token }
     }
 
     pub fn base_url(&self) -> String {
@@ -70,6 +77,31 @@ impl HfServer {
         self.state.lock().unwrap().cut_next_after = Some(bytes);
     }
 
+    /// Answers for `path` send `bytes` of the body, then wait for [`HfServer::release`].
+    pub fn hold(&self, path: &str, bytes: usize) {
+        self.state.lock().unwrap().held.insert(path.into(), bytes);
+    }
+
+    /// Lets every held answer finish, and holds no more.
+    pub fn release(&self) {
+        self.state.lock().unwrap().held.clear();
+        self.released.notify_waiters();
+    }
+
+    /// Waits (up to 10 s) until a request for `path` came in.
+    pub async fn wait_for_request(&self, method: &str, path: &str) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.seen().iter().any(|s| s.method == method && s.path.split('?').next() == Some(path)) {
+            assert!(tokio::time::Instant::now() < deadline, "no {method} {path} came: {:?}", self.seen());
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The requests for `path` (any query) with `method`.
+    pub fn count(&self, method: &str, path: &str) -> usize {
+        self.seen().iter().filter(|s| s.method == method && s.path.split('?').next() == Some(path)).count()
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
     }
@@ -81,14 +113,16 @@ impl Drop for HfServer {
     }
 }
 
-async fn serve(stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
+async fn serve(stream: tokio::net::TcpStream, state: Arc<Mutex<State>>, released: Arc<tokio::sync::Notify>) {
     let (rx, mut tx) = stream.into_split();
     let mut lines = BufReader::new(rx);
     let mut first = String::new();
     if lines.read_line(&mut first).await.is_err() {
         return;
     }
+    let method = first.split_whitespace().next().unwrap_or("GET").to_string();
     let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let key = path.split('?').next().unwrap_or("/").to_string();
     let (mut range, mut authorization) = (None, None);
     loop {
         let mut line = String::new();
@@ -103,12 +137,15 @@ async fn serve(stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
             }
         }
     }
-    let (file, redirect, cut) = {
+    let head_only = method == "HEAD";
+    let (file, redirect, cut, held, wake) = {
         let mut s = state.lock().unwrap();
-        s.seen.push(Seen { path: path.clone(), range: range.clone(), authorization });
-        let file = s.files.get(&path).cloned();
-        let cut = if file.is_some() { s.cut_next_after.take() } else { None };
-        (file, s.redirects.get(&path).cloned(), cut)
+        s.seen.push(Seen { method, path: path.clone(), range: range.clone(), authorization });
+        let file = s.files.get(&key).cloned();
+        let cut = if file.is_some() && !head_only { s.cut_next_after.take() } else { None };
+        // Registered under the lock, so a release after this point is not missed.
+        let wake = released.clone().notified_owned();
+        (file, s.redirects.get(&key).cloned(), cut, s.held.get(&key).copied(), wake)
     };
     let head = |status: &str, extra: &str| format!("HTTP/1.1 {status}\r\nConnection: close\r\n{extra}\r\n");
     if let Some(to) = redirect {
@@ -139,7 +176,23 @@ async fn serve(stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
         extra.push_str(&format!("Content-Range: bytes {start}-{}/{}\r\n", body.len() - 1, body.len()));
     }
     let _ = tx.write_all(head(status, &extra).as_bytes()).await;
+    if head_only {
+        return;
+    }
     let send = cut.map_or(rest.len(), |c| c.min(rest.len()));
-    let _ = tx.write_all(&rest[..send]).await;
+    match held {
+        Some(first) if !head_only => {
+            let first = first.min(send);
+            let _ = tx.write_all(&rest[..first]).await;
+            let _ = tx.flush().await;
+            let mut wake = std::pin::pin!(wake);
+            wake.as_mut().enable();
+            wake.await;
+            let _ = tx.write_all(&rest[first..send]).await;
+        }
+        _ => {
+            let _ = tx.write_all(&rest[..send]).await;
+        }
+    }
     let _ = tx.shutdown().await;
 }
