@@ -39,6 +39,7 @@ fn ms(d: Duration) -> String {
 async fn agent(double: &CoordinatorDouble, home: &IslandHome, slots: u64) -> AgentHandle {
     let mut config = Config::default();
     config.coordinator.nats_url = double.nats_url().parse().unwrap();
+    config.preload.enabled = false;
     config.agent.max_concurrent_jobs = Some(Bounded::new(slots).unwrap());
     let agent = Agent::builder(config).home(home.clone()).runtime(Arc::new(Trivial)).connect().start().await.unwrap();
     let mut status = agent.status();

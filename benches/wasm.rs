@@ -181,6 +181,7 @@ async fn end_to_end(echo: &[u8], n: usize, new_module: bool) -> (f64, usize, isl
     let home = IslandHome::at(home.path());
     let mut config = Config::default();
     config.coordinator.nats_url = double.nats_url().parse().unwrap();
+    config.preload.enabled = false;
     config.agent.max_concurrent_jobs = Some(Bounded::new(16).unwrap());
     let wasm = Arc::new(WasmRuntime::new(&home, &config).unwrap());
     let agent = Agent::builder(config).home(home).runtime(wasm.clone()).connect().start().await.unwrap();

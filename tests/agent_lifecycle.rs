@@ -265,6 +265,7 @@ async fn outside_hosting_hours_the_island_pauses_with_the_reason_and_a_reload_li
     assert!(!loaded.config.host_controls.schedule.contains_key(&Day::Mon) || other == "mon");
     let mut config = loaded.config;
     config.agent.metrics_interval = Duration::from_millis(100);
+    config.model_cache.hf_endpoint = Some(common::HF_NOWHERE.parse().unwrap());
     let agent = Agent::builder(config)
         .home(home.home.clone())
         .hardware(test_hardware())
@@ -367,7 +368,8 @@ async fn a_reload_reaches_the_wasm_runtime_and_the_model_scan_at_once() {
     let home = temp_home();
     let path = home.dir.path().join("config.toml");
     std::fs::write(&path, "[agent]\ncancel_grace = \"2s\"\n").unwrap();
-    let config = island::config::load(&path).unwrap().config;
+    let mut config = island::config::load(&path).unwrap().config;
+    config.model_cache.hf_endpoint = Some(common::HF_NOWHERE.parse().unwrap());
     let wasm = std::sync::Arc::new(WasmRuntime::new(&home.home, &config).unwrap());
     let agent = Agent::builder(config)
         .home(home.home.clone())

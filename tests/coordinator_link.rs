@@ -542,17 +542,26 @@ async fn a_wrong_password_is_reported_and_the_island_keeps_retrying() {
 }
 
 #[tokio::test]
-async fn preload_hints_are_logged_and_kept_for_the_model_cache() {
+async fn a_preload_hint_is_fetched_into_the_model_cache_and_the_start_up_preload_runs() {
     if !needs(&[Service::NatsServer]) {
         return;
     }
     let double = double().await;
+    let hf = common::hf_server::HfServer::start().await;
+    let (pushed, starter) = (vec![1u8; 300_000], vec![2u8; 200_000]);
+    hf.file("/Qwen/Qwen3.5-4B-GGUF/resolve/main/model.onnx", pushed.clone());
+    hf.file("/o/starter/resolve/main/starter.bin", starter.clone());
     let home = temp_home();
-    let agent = start_linked(&home, linked_config(&double), TestRuntime::new()).await;
+    let mut config = linked_config(&double);
+    config.model_cache.hf_endpoint = Some(hf.base_url().parse().unwrap());
+    config.preload.models = vec!["hf://o/starter:starter.bin".parse().unwrap()];
+    let agent = start_linked(&home, config, TestRuntime::new()).await;
+    wait_log("Preload: hf://o/starter:starter.bin").await;
+    wait_status(&agent, "the starter preloaded", |s| s.models.models.len() == 1).await;
     let hint = PreloadRecommendation {
         msg_type: Some("preload".into()),
         workload_slug: "gguf-qwen3.5-4b".into(),
-        model_url: Some("hf://Qwen/Qwen3.5-4B-GGUF".into()),
+        model_url: Some("hf://Qwen/Qwen3.5-4B-GGUF:model.onnx".into()),
         model_hash: None,
         runtime_type: "llmcpp".into(),
         estimated_earnings_per_job: None,
@@ -564,6 +573,13 @@ async fn preload_hints_are_logged_and_kept_for_the_model_cache() {
     let s = wait_status(&agent, "the hint kept", |s| !s.preload_hints.is_empty()).await;
     assert_eq!(s.preload_hints[0], hint);
     wait_log("Preload recommendation: gguf-qwen3.5-4b (demand: 3)").await;
+    wait_log("Preloading recommended model: gguf-qwen3.5-4b").await;
+    let line = wait_log("Preloaded: gguf-qwen3.5-4b -> ").await;
+    assert!(line.contains("Qwen/Qwen3.5-4B-GGUF/main/model.onnx"), "{line}");
+    let s = wait_status(&agent, "both models cached", |s| s.models.models.len() == 2).await;
+    let sizes: Vec<u64> = s.models.models.iter().map(|m| m.bytes).collect();
+    assert_eq!(sizes, [300_000, 200_000]);
+    assert_eq!(s.models.used_bytes, 500_000);
     agent.shutdown(Duration::ZERO).await;
 }
 

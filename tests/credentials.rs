@@ -90,6 +90,7 @@ fn a_locked_keyring_is_a_clear_error_and_nothing_is_written_anywhere() {
         .arg(island_bin())
         .env("HOME", home.dir.path())
         .env("ISLAND_HOME", home.dir.path())
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
         .env_remove("DBUS_SESSION_BUS_ADDRESS")
         .env_remove("DISPLAY")
         .stdin(std::process::Stdio::piped())

@@ -41,6 +41,8 @@ fn shell() -> Shell {
     config::init_file(&home.config_file()).unwrap();
     let mut config: Config = config::load(&home.config_file()).unwrap().config;
     config.wasm.local_dir = Some(dir.path().to_path_buf());
+    // The start-up preload must not fetch gigabytes from Hugging Face during a test.
+    config.model_cache.hf_endpoint = Some("http://127.0.0.1:9".parse().unwrap());
     let wasm = WasmRuntime::new(&home, &config).unwrap();
     let hub = LogHub::new(5000);
     let start = Agent::builder(config)

@@ -34,6 +34,7 @@ fn launch(home: &tempfile::TempDir, double: &CoordinatorDouble, stdout: Stdio) -
         .env("HOME", home.path())
         .env("ISLAND_HOME", &island_home)
         .env("ISLAND_NATS_URL", double.nats_url())
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
         .stdout(stdout)
         .stderr(Stdio::null())
         .spawn()

@@ -126,8 +126,8 @@ pub(crate) struct Core {
     /// The configuration the coordinator link connects with; it reconnects when this
     /// notifies (new credentials, a changed `[coordinator]` section).
     pub link_config: watch::Sender<LinkConfig>,
-    /// Where the model scan looks; follows `model_cache.cache_dir`.
-    pub model_dir: watch::Sender<PathBuf>,
+    /// The model cache; follows `[model_cache]`, takes the coordinator's preload hints.
+    pub models: crate::models::ModelStore,
     pub max_message_bytes: usize,
     /// The last minutes of live figures, for the window's charts.
     pub recent: crate::hardware::recent::Recent,
@@ -189,6 +189,7 @@ impl Core {
                 self.publish();
             }
             Request::PreloadHint(hint) => {
+                super::preload::recommended(&self.models, &hint, &self.root);
                 self.preload_hints.retain(|h| h.workload_slug != hint.workload_slug);
                 self.preload_hints.insert(0, hint);
                 self.preload_hints.truncate(MAX_PRELOAD_HINTS);
@@ -305,9 +306,8 @@ impl Core {
             c.generation += u64::from(reconnect);
             reconnect
         });
-        let model_dir =
-            config.model_cache.cache_dir.clone().unwrap_or_else(|| IslandHome::at(&self.home).model_cache_dir());
-        self.model_dir.send_if_modified(|d| std::mem::replace(d, model_dir.clone()) != model_dir);
+        let default_dir = IslandHome::at(&self.home).model_cache_dir();
+        self.models.configure(crate::models::CacheSettings::from_config(&config, default_dir));
         for runtime in self.runtimes.values() {
             runtime.apply_config(&config);
         }

@@ -9,6 +9,7 @@ mod hosting;
 mod owner_config;
 mod owner_credentials;
 mod periodic;
+mod preload;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -21,7 +22,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use self::core::{Core, Request};
-use self::periodic::{detect_hardware, forward_logs, metrics_task, scan_models};
+use self::periodic::{detect_hardware, forward_logs, forward_models, metrics_task};
 use crate::api::{Command, Counters, Event, HostingState, LogLine, ShutdownReport, Status};
 use crate::config::Config;
 use crate::coordinator::{self, LinkConfig, LinkContext};
@@ -134,8 +135,7 @@ impl AgentBuilder {
         let mut hardware = hardware;
         hardware.select_gpus(&self.config.workload.gpu_devices);
         info!("Detected capabilities: {}", hardware.summary());
-        let (ram, vram) = hardware.tier();
-        info!("Hardware tier: {ram}MB RAM, {vram}MB VRAM");
+        let (ram_mb, vram_mb) = hardware.tier();
         let paused = state.get().paused;
         if let Some(id) = &self.config.host_id {
             info!(host_id = %id, "Island id set by the configuration's host_id");
@@ -171,7 +171,12 @@ impl AgentBuilder {
         let (link_config_tx, link_config_rx) =
             watch::channel(LinkConfig { generation: 0, config: self.config.clone() });
         let link_config = self.link.then(|| self.config.clone());
-        let (model_dir_tx, model_dir_rx) = watch::channel(cache_dir.clone());
+        let models = crate::models::ModelStore::start(
+            crate::models::CacheSettings::from_config(&self.config, self.home.model_cache_dir()),
+            root.clone(),
+            &tracker,
+        );
+        let preload_config = self.config.preload.clone();
         let recent = crate::hardware::recent::Recent::default();
         let core = Core {
             requests: req_tx.downgrade(),
@@ -199,7 +204,7 @@ impl AgentBuilder {
             reports: reports_tx,
             home: self.home.root().to_path_buf(),
             link_config: link_config_tx,
-            model_dir: model_dir_tx,
+            models: models.clone(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             recent: recent.clone(),
             preload_hints: Vec::new(),
@@ -212,8 +217,10 @@ impl AgentBuilder {
         let (link_tx, link_rx) = mpsc::channel(64);
         spawn_named(&tracker, &alive, "agent", core.run(req_rx, link_rx));
         spawn_named(&tracker, &alive, "runtime check", periodic::check_runtimes(checked, root.clone(), req_tx.clone()));
-        let scans = scan_models(model_dir_rx, root.clone(), req_tx.clone());
-        spawn_named(&tracker, &alive, "model cache scan", scans);
+        let forward = forward_models(models.clone(), events_tx.clone(), root.clone(), req_tx.clone());
+        spawn_named(&tracker, &alive, "model cache view", forward);
+        let preload = preload::at_start(models.clone(), preload_config, ram_mb, vram_mb, root.clone());
+        spawn_named(&tracker, &alive, "model preload", preload);
         let metrics = metrics_task(metrics_interval, root.clone(), req_tx.clone(), cache_dir);
         spawn_named(&tracker, &alive, "metrics", metrics);
         if let Some(config) = link_config {
@@ -253,6 +260,7 @@ impl AgentBuilder {
                 link_config: link_config_rx,
                 recent,
                 runtimes: checked_at_shutdown,
+                models,
                 _lock: lock,
             }),
         })
@@ -287,6 +295,7 @@ struct Inner {
     recent: crate::hardware::recent::Recent,
     /// The runtimes, for their shutdown hooks.
     runtimes: Vec<Arc<dyn Runtime>>,
+    models: crate::models::ModelStore,
     _lock: HomeLock,
 }
 
@@ -312,6 +321,12 @@ impl AgentHandle {
     /// The current status, and every change to it.
     pub fn status(&self) -> watch::Receiver<Status> {
         self.inner.status.clone()
+    }
+
+    /// The model cache: pull, cancel, pin, evict, lease; its view is also in
+    /// [`Status::models`].
+    pub fn models(&self) -> &crate::models::ModelStore {
+        &self.inner.models
     }
 
     /// Events from now on.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::error;
 
@@ -115,9 +115,6 @@ pub(super) async fn check_runtimes(
     }
 }
 
-/// How often the model cache is looked at again (a walk of its directory).
-const MODEL_SCAN_EVERY: Duration = Duration::from_secs(60);
-
 /// One sample from the sampler in `slot` (made with `make` when there is none), off the
 /// async threads. A panic gives a failed sample and drops the sampler, so the next period
 /// starts afresh.
@@ -137,23 +134,31 @@ async fn sample_once<S: Send + 'static>(
     taken.unwrap_or_else(|e| Sample::failed(panic_text(e)))
 }
 
-pub(super) async fn scan_models(
-    mut dir: watch::Receiver<PathBuf>,
+/// Carries the model cache's view into the agent's status and its download progress to
+/// subscribers as [`Event::ModelProgress`].
+pub(super) async fn forward_models(
+    store: ModelStore,
+    events: broadcast::Sender<Event>,
     token: CancellationToken,
     requests: mpsc::Sender<Request>,
 ) {
-    let mut interval = tokio::time::interval(MODEL_SCAN_EVERY);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut view = store.view();
+    let mut progress = store.progress();
+    let first = view.borrow_and_update().clone();
+    let _ = requests.send(Request::Models(first)).await;
     loop {
         tokio::select! {
             () = token.cancelled() => return,
-            _ = interval.tick() => {}
-            // A new cache directory from the owner is looked at at once.
-            r = dir.changed() => if r.is_err() { return },
-        }
-        let store = ModelStore::new(dir.borrow_and_update().clone());
-        if let Ok(view) = tokio::task::spawn_blocking(move || store.scan()).await {
-            let _ = requests.send(Request::Models(view)).await;
+            r = view.changed() => {
+                if r.is_err() { return }
+                let v = view.borrow_and_update().clone();
+                let _ = requests.send(Request::Models(v)).await;
+            }
+            p = progress.recv() => match p {
+                Ok(p) => { let _ = events.send(Event::ModelProgress(p)); }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
         }
     }
 }

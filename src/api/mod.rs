@@ -66,15 +66,8 @@ pub enum Event {
     },
     /// Hosting changed between hosting, draining and paused.
     Hosting(HostingState),
-    /// A model download advanced.
-    ModelProgress {
-        /// The model URI (`hf://…` or `https://…`).
-        model: String,
-        /// Bytes done.
-        done: u64,
-        /// Bytes in all, when known.
-        total: Option<u64>,
-    },
+    /// A model download advanced (or ended: `finished`, with `error` when it failed).
+    ModelProgress(crate::models::ModelProgress),
     /// A job's container image is being pulled.
     ImagePull {
         /// The job waiting for it.
@@ -150,7 +143,7 @@ pub struct Status {
     pub settings: crate::config::SettingsView,
     /// Where the coordinator credentials come from (never the credentials themselves).
     pub credentials: crate::credentials::CredentialsPlace,
-    /// What the model cache holds (rescanned every minute).
+    /// What the model cache holds, the downloads under way and the budget.
     pub models: crate::models::ModelCacheView,
 }
 

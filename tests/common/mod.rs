@@ -120,8 +120,13 @@ pub fn test_config() -> Config {
     c.agent.max_concurrent_jobs = Some(island::config::Bounded::new(4).unwrap());
     // Tests must not pause because the machine running them is a laptop on battery.
     c.host_controls.pause_on_battery = false;
+    // The start-up preload must not fetch gigabytes from Hugging Face during a test.
+    c.model_cache.hf_endpoint = Some(HF_NOWHERE.parse().unwrap());
     c
 }
+
+/// A Hugging Face endpoint nothing listens on (the discard port): refused at once.
+pub const HF_NOWHERE: &str = "http://127.0.0.1:9";
 
 /// A fixed machine, so tests do not depend on this one.
 pub fn test_hardware() -> Hardware {
@@ -264,6 +269,8 @@ pub fn island(home: &Path) -> Process {
         }
     }
     cmd.env("ISLAND_NATS_URL", NOWHERE);
+    // The start-up preload must not fetch gigabytes from Hugging Face during a test.
+    cmd.env("HF_ENDPOINT", HF_NOWHERE);
     cmd
 }
 

@@ -48,6 +48,8 @@ pub fn build_image_as(engine: &DockerEngine, tag: &str, changes: &[&str]) {
 
 pub fn config() -> Config {
     let mut c = Config::default();
+    // The start-up preload must not fetch gigabytes from Hugging Face during a test.
+    c.model_cache.hf_endpoint = Some("http://127.0.0.1:9".parse().unwrap());
     c.registry.allowed = vec!["docker.io/island-test".into()];
     c.workload.resource_limits.memory_mb = island::config::Bounded::new(64).unwrap();
     c.workload.job_timeout = Duration::from_secs(30);

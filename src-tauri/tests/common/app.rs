@@ -120,6 +120,8 @@ pub async fn launch(how: Launch) -> Session {
         .env("ISLAND_HOME", &island_home)
         .env("LD_LIBRARY_PATH", nvml)
         .env("FAKE_NVML_GPUS", "2")
+        // The start-up preload must not fetch gigabytes from Hugging Face during a test.
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
         .env_remove("ISLAND_NATS_URL")
         .env_remove("ISLAND_API_URL")
         .stdout(Stdio::null())

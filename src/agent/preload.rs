@@ -1,0 +1,113 @@
+//! Preloading models into the cache: the starter models for this machine's hardware tier at
+//! start-up (or `[preload].models` instead), and the models the coordinator recommends
+//! (pushed on `host.<id>.preload`). Everything runs in the background through the
+//! [`ModelStore`], one model after another, and says in the log what it chose and why it
+//! skipped what it skipped.
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::PreloadConfig;
+use crate::models::{ModelStore, PreloadRecommendation, human, tiers};
+
+/// One model to preload, as the log names it.
+struct Planned {
+    name: String,
+    uri: String,
+    sha256: Option<String>,
+}
+
+/// What the start-up preload will fetch, logged as the guide shows it ("Hardware tier: …",
+/// one "Preload: NAME (FORMAT, SIZE)" line per model).
+fn plan(config: &PreloadConfig, ram_mb: u64, vram_mb: u64) -> Vec<Planned> {
+    if !config.enabled {
+        info!("Hardware tier: {ram_mb}MB RAM, {vram_mb}MB VRAM — preload is off (preload.enabled = false)");
+        return Vec::new();
+    }
+    if !config.models.is_empty() {
+        info!("Hardware tier: {ram_mb}MB RAM, {vram_mb}MB VRAM — {} models from preload.models", config.models.len());
+        return config
+            .models
+            .iter()
+            .map(|m| {
+                info!("  Preload: {m}");
+                Planned { name: m.to_string(), uri: m.to_string(), sha256: None }
+            })
+            .collect();
+    }
+    let chosen = tiers::select(ram_mb, vram_mb);
+    info!("Hardware tier: {ram_mb}MB RAM, {vram_mb}MB VRAM — {} models selected for preload", chosen.len());
+    chosen
+        .into_iter()
+        .map(|s| {
+            let label = format!("{} ({}, {})", s.name, s.format, tiers::size_label(s.approx_mb));
+            info!("  Preload: {label}");
+            Planned { name: label, uri: s.uri.to_string(), sha256: None }
+        })
+        .collect()
+}
+
+/// The start-up preload: fetches the plan one model after another until done or cancelled.
+pub(super) async fn at_start(
+    store: ModelStore,
+    config: PreloadConfig,
+    ram_mb: u64,
+    vram_mb: u64,
+    token: CancellationToken,
+) {
+    let planned = plan(&config, ram_mb, vram_mb);
+    if planned.is_empty() {
+        return;
+    }
+    let mut failed = 0;
+    for p in planned {
+        info!("Preloading: {}", p.name);
+        let fetched = tokio::select! {
+            () = token.cancelled() => return,
+            r = fetch(&store, &p.uri, p.sha256.as_deref()) => r,
+        };
+        if let Err(e) = fetched {
+            failed += 1;
+            warn!("Preload of {} failed: {e}", p.name);
+        }
+    }
+    if failed == 0 {
+        info!("Model preloading complete");
+    } else {
+        info!("Model preloading complete ({failed} failed; see above)");
+    }
+}
+
+async fn fetch(
+    store: &ModelStore,
+    uri: &str,
+    sha256: Option<&str>,
+) -> Result<crate::models::CachedModel, crate::models::CacheError> {
+    store.pull(uri, sha256).await?.wait().await
+}
+
+/// A recommendation from the coordinator: fetched in the background when it names a
+/// model; one without a model is logged and left.
+pub(super) fn recommended(store: &ModelStore, hint: &PreloadRecommendation, token: &CancellationToken) {
+    // The link logged "Preload recommendation: SLUG (demand: N)" when it arrived.
+    let slug = hint.workload_slug.clone();
+    let Some(uri) = hint.model_url.clone() else {
+        info!("Preload recommendation for {slug} names no model; nothing to fetch");
+        return;
+    };
+    let (store, sha, token) = (store.clone(), hint.model_hash.clone(), token.clone());
+    tokio::spawn(async move {
+        info!("Preloading recommended model: {slug}");
+        let fetched = tokio::select! {
+            () = token.cancelled() => return,
+            r = fetch(&store, &uri, sha.as_deref()) => r,
+        };
+        match fetched {
+            Ok(m) => {
+                let path = store.view().borrow().dir.join(&m.file);
+                info!("Preloaded: {slug} -> {} ({})", path.display(), human(m.bytes));
+            }
+            Err(e) => warn!("Preload of {slug} ({uri}) failed: {e}"),
+        }
+    });
+}
