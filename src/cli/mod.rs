@@ -1,8 +1,9 @@
 //! The `island` command line: `--agent` runs the agent headless; `devnet` runs it against a
-//! local coordinator; `run-wasm` runs one Cargo; `config init|check` and `identity reset`
-//! manage the files in the Island home. Exit codes: 0 done, 1 failed, 2 bad configuration
+//! local coordinator; `run-wasm` runs one Cargo; `models` manages the model cache;
+//! `config init|check` and `identity reset` manage the files in the Island home. Exit codes: 0 done, 1 failed, 2 bad configuration
 //! or usage.
 
+mod models;
 mod run;
 mod signals;
 
@@ -84,6 +85,12 @@ pub enum Sub {
         #[arg(long)]
         tier: Option<String>,
     },
+    /// The model cache: list, pull (with a progress bar), evict, pin.
+    Models {
+        /// What to do.
+        #[command(subcommand)]
+        action: models::ModelsAction,
+    },
     /// Run a WASM Cargo locally and print what it says (for Cargo authors).
     RunWasm {
         /// A .wasm file, or an http(s) URL.
@@ -144,6 +151,7 @@ pub fn main() -> ExitCode {
         Some(Sub::Hardware { json }) => hardware(&home, &config_path, json),
         Some(Sub::Credentials { action }) => credentials(&home, &config_path, action),
         Some(Sub::Autostart { action }) => autostart(&action),
+        Some(Sub::Models { action }) => models::run(&home, &config_path, action),
         Some(Sub::RunWasm { module, input, tier }) => run::run_wasm(&home, &config_path, &module, &input, tier),
         Some(Sub::RunContainer { image, input, tier }) => run::run_container(&home, &config_path, &image, &input, tier),
         None if cli.agent => run::agent(home, &config_path),
