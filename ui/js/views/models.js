@@ -28,7 +28,7 @@ export default function models(main, store) {
       rows.length
         ? h("table", { id: "models" }, h("tr", {}, ["Name", "File", "Format", "Size", "Last used", "Pinned"].map((t) => h("th", {}, t))), rows)
         : h("p", { class: "muted", id: "models-empty" }, "No models cached yet."),
-      h("p", { class: "muted" }, "Adding models by hf:// URI, pinning and evicting come with the model cache's next part of Island."));
+      h("p", { class: "muted" }, "Island downloads starter models at start-up and the ones the coordinator recommends. Adding models by hf:// URI, pinning and evicting from this window come next; from a terminal: island models pull|pin|evict."));
     const hints = s.preload_hints;
     const preload = h("section", { class: "card wide" }, h("h2", {}, "Preload recommendations"),
       hints.length

@@ -66,7 +66,7 @@ function limits(c, slots) {
     field("CPU per Cargo (%)", cpu, "100 is one core; empty for no limit."),
     h("label", {}, network, " Cargos run without network access"),
     h("h3", {}, "Model cache"),
-    field("Model cache budget (GB)", cache, hint(c, "max_cache_gb", "Shown against the models on disk (Models view). Island does not download models yet, so nothing is removed to keep within it.")),
+    field("Model cache budget (GB)", cache, hint(c, "max_cache_gb", "Disk budget for downloaded models: before a download the least recently used models are evicted so it fits; pinned and in-use models stay.")),
     h("p", {}, h("button", { class: "primary", id: "save-limits", onclick: save }, "Save")));
 }
 
