@@ -568,6 +568,7 @@ async fn a_preload_hint_is_fetched_into_the_model_cache_and_the_start_up_preload
         queued_demand: Some(3),
         demand_score: Some(80),
         priority: Some("high".into()),
+        ..Default::default()
     };
     double.preload(&id_of(&agent), &hint).await.unwrap();
     let s = wait_status(&agent, "the hint kept", |s| !s.preload_hints.is_empty()).await;
@@ -826,5 +827,39 @@ async fn a_report_the_server_refuses_as_too_large_fails_its_job_and_never_blocks
     double.dispatch(&id, &after).await.unwrap();
     assert_eq!(wait_final(&double, "after").await.state, JobState::Succeeded, "the queue moved on");
     wait_log("a job report is larger than the server accepts").await;
+    agent.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn recommendations_are_polled_ordered_by_demand_and_one_bad_entry_drops_only_itself() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
+    let double = double().await;
+    let hf = common::hf_server::HfServer::start().await;
+    hf.file("/o/hot/resolve/main/hot.bin", vec![3u8; 100_000]);
+    hf.file("/o/cold/resolve/main/cold.bin", vec![4u8; 50_000]);
+    let body = serde_json::json!({"recommendations": [
+        {"workload_slug": "rec-cold", "runtime_type": "llmcpp", "model_url": "hf://o/cold:cold.bin", "demand_score": 90},
+        {"workload_slug": "rec-broken", "model_url": "hf://o/x:x.bin"},
+        {"workload_slug": "rec-hot", "runtime_type": "llmcpp", "model_url": "hf://o/hot:hot.bin",
+         "queued_demand": 2, "jobs_last_hour": 1, "jobs_last_30d": 10},
+    ]});
+    double.set_recommendations_body(serde_json::to_vec(&body).unwrap());
+    let home = temp_home();
+    let mut config = linked_config(&double);
+    config.model_cache.hf_endpoint = Some(hf.base_url().parse().unwrap());
+    config.preload.enabled = false;
+    let agent = start_linked(&home, config, TestRuntime::new()).await;
+    wait_log("preload recommendation #2 skipped").await;
+    // Guide's formula for rec-hot: 2×10 + 1×5 + 10×0.1 = 26, below rec-cold's score of 90.
+    let cold = wait_log("Preload recommendation: rec-cold (demand: 90)").await;
+    let hot = wait_log("Preload recommendation: rec-hot (demand: 26)").await;
+    let lines: Vec<String> = log_hub().recent().into_iter().map(|l| l.message).collect();
+    let at = |m: &str| lines.iter().position(|l| *l == m).unwrap();
+    assert!(at(&cold) < at(&hot), "highest demand first");
+    wait_log("Preloaded: rec-hot -> ").await;
+    let s = wait_status(&agent, "both recommended models cached", |s| s.models.models.len() == 2).await;
+    assert!(s.models.models.iter().all(|m| !m.uris.iter().any(|u| u.contains("o/x"))));
     agent.shutdown(Duration::ZERO).await;
 }

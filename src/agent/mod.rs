@@ -177,6 +177,7 @@ impl AgentBuilder {
             &tracker,
         );
         let preload_config = self.config.preload.clone();
+        let api_url = self.config.coordinator.api_url.as_ref().map(|u| u.as_str().to_string());
         let recent = crate::hardware::recent::Recent::default();
         let core = Core {
             requests: req_tx.downgrade(),
@@ -219,8 +220,15 @@ impl AgentBuilder {
         spawn_named(&tracker, &alive, "runtime check", periodic::check_runtimes(checked, root.clone(), req_tx.clone()));
         let forward = forward_models(models.clone(), events_tx.clone(), root.clone(), req_tx.clone());
         spawn_named(&tracker, &alive, "model cache view", forward);
+        let preload_config_every = preload_config.recommendations_interval;
         let preload = preload::at_start(models.clone(), preload_config, ram_mb, vram_mb, root.clone());
         spawn_named(&tracker, &alive, "model preload", preload);
+        if let Some(api_url) = api_url.filter(|_| self.link) {
+            let id = status_rx.borrow().island_id.clone();
+            let every = preload_config_every;
+            let poll = preload::poll(models.clone(), api_url, id, every, root.clone());
+            spawn_named(&tracker, &alive, "preload recommendations", poll);
+        }
         let metrics = metrics_task(metrics_interval, root.clone(), req_tx.clone(), cache_dir);
         spawn_named(&tracker, &alive, "metrics", metrics);
         if let Some(config) = link_config {

@@ -86,8 +86,75 @@ async fn fetch(
     store.pull(uri, sha256).await?.wait().await
 }
 
+/// How long the recommendations request may take.
+const POLL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Asks `{api_url}/api/v1/island/recommendations?host_id=` now and every `every`, and
+/// preloads what it recommends, highest demand first. An entry that does not parse is
+/// skipped with a warning; the others still count.
+pub(super) async fn poll(
+    store: ModelStore,
+    api_url: String,
+    host_id: String,
+    every: std::time::Duration,
+    token: CancellationToken,
+) {
+    crate::tls::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = token.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let asked = tokio::select! {
+            () = token.cancelled() => return,
+            r = recommendations(&http, &api_url, &host_id) => r,
+        };
+        match asked {
+            Ok(mut recs) => {
+                recs.sort_by(|a, b| b.demand().total_cmp(&a.demand()));
+                for rec in &recs {
+                    info!("Preload recommendation: {} (demand: {})", rec.workload_slug, rec.demand());
+                    recommended(&store, rec, &token);
+                }
+            }
+            Err(e) => warn!("cannot get the preload recommendations: {e}"),
+        }
+    }
+}
+
+/// The recommendations, each entry parsed on its own.
+async fn recommendations(
+    http: &reqwest::Client,
+    api_url: &str,
+    host_id: &str,
+) -> Result<Vec<PreloadRecommendation>, String> {
+    let mut base = reqwest::Url::parse(api_url).map_err(|e| format!("coordinator.api_url {api_url}: {e}"))?;
+    if !base.path().ends_with('/') {
+        let path = format!("{}/", base.path());
+        base.set_path(&path);
+    }
+    let mut url = base.join("api/v1/island/recommendations").map_err(|e| e.to_string())?;
+    url.query_pairs_mut().append_pair("host_id", host_id);
+    let answer = http.get(url.clone()).timeout(POLL_TIMEOUT).send().await.map_err(|e| format!("{url}: {e}"))?;
+    if !answer.status().is_success() {
+        return Err(format!("{url}: the server answered {}", answer.status()));
+    }
+    let body: serde_json::Value = answer.json().await.map_err(|e| format!("{url}: not JSON: {e}"))?;
+    let entries = body.get("recommendations").and_then(|r| r.as_array()).cloned().unwrap_or_default();
+    Ok(entries
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            serde_json::from_value(e).map_err(|err| warn!("preload recommendation #{} skipped: {err}", i + 1)).ok()
+        })
+        .collect())
+}
+
 /// A recommendation from the coordinator: fetched in the background when it names a
-/// model; one without a model is logged and left.
+/// model that is not cached yet; one without a model is logged and left.
 pub(super) fn recommended(store: &ModelStore, hint: &PreloadRecommendation, token: &CancellationToken) {
     // The link logged "Preload recommendation: SLUG (demand: N)" when it arrived.
     let slug = hint.workload_slug.clone();
@@ -95,6 +162,10 @@ pub(super) fn recommended(store: &ModelStore, hint: &PreloadRecommendation, toke
         info!("Preload recommendation for {slug} names no model; nothing to fetch");
         return;
     };
+    if store.view().borrow().models.iter().any(|m| m.uris.iter().any(|u| *u == uri.trim())) {
+        tracing::debug!("Preload recommendation for {slug}: {uri} is already cached");
+        return;
+    }
     let (store, sha, token) = (store.clone(), hint.model_hash.clone(), token.clone());
     tokio::spawn(async move {
         info!("Preloading recommended model: {slug}");

@@ -218,7 +218,7 @@ pub(super) const KNOWN: &[(&str, &[&str])] = &[
     ),
     ("cache", &["enable_preload", "max_cached_images", "preload_images", "warm_ttl_seconds"]),
     ("model_cache", &["max_cache_gb", "cache_dir", "hf_token", "hf_endpoint"]),
-    ("preload", &["enabled", "models"]),
+    ("preload", &["enabled", "models", "recommendations_interval"]),
     ("pricing", &["default_price", "workloads"]),
     (
         "signing",
@@ -325,6 +325,8 @@ fn validate(c: &Config, doc: &Document<&str>, text: &str) -> Vec<Problem> {
     );
     need(within(a.cancel_grace, 100, 600_000), "agent.cancel_grace", "expected a duration from 100ms to 10m");
     need(within(a.metrics_interval, 100, 3_600_000), "agent.metrics_interval", "expected a duration from 100ms to 1h");
+    let every = c.preload.recommendations_interval;
+    need(within(every, 1000, 86_400_000), "preload.recommendations_interval", "expected a duration from 1s to 24h");
     let co = &c.coordinator;
     let sec = "expected a duration from 100ms to 1h";
     need(within(co.heartbeat_interval, 100, 3_600_000), "coordinator.heartbeat_interval", sec);

@@ -236,11 +236,19 @@ pub struct PreloadConfig {
     pub enabled: bool,
     /// Explicit models to preload instead of the automatic choice.
     pub models: Vec<ModelUri>,
+    /// How often the coordinator's recommendations are asked for (needs
+    /// `coordinator.api_url`).
+    #[serde(with = "humantime_serde")]
+    pub recommendations_interval: std::time::Duration,
 }
 
 impl Default for PreloadConfig {
     fn default() -> Self {
-        PreloadConfig { enabled: true, models: Vec::new() }
+        PreloadConfig {
+            enabled: true,
+            models: Vec::new(),
+            recommendations_interval: std::time::Duration::from_secs(15 * 60),
+        }
     }
 }
 

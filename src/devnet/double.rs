@@ -219,6 +219,11 @@ impl CoordinatorDouble {
         self.http.route("/api/v1/island/recommendations", "application/json", body);
     }
 
+    /// Serves this body as the recommendations answer (for malformed entries).
+    pub fn set_recommendations_body(&self, body: Vec<u8>) {
+        self.http.route("/api/v1/island/recommendations", "application/json", body);
+    }
+
     /// Marks a host paired: its next pairing request is answered "already paired".
     pub fn set_paired(&self, host_id: &str) {
         self.shared.lock().expect("double state").paired.insert(host_id.to_string());

@@ -115,7 +115,7 @@ pub fn view_of(index: &index::Index, settings: &CacheSettings) -> ModelCacheView
 
 /// A model the coordinator suggests preloading (`host.<id>.preload` and the
 /// recommendations endpoint, protocol §3.11).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PreloadRecommendation {
     /// Message type (`preload`).
     #[serde(rename = "type", default)]
@@ -142,6 +142,36 @@ pub struct PreloadRecommendation {
     /// `high`, `normal`, …
     #[serde(default)]
     pub priority: Option<String>,
+    /// Jobs for it in the last hour (the guide's demand windows; an extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs_last_hour: Option<u32>,
+    /// Jobs in the last 24 hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs_last_24h: Option<u32>,
+    /// Jobs in the last 7 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs_last_7d: Option<u32>,
+    /// Jobs in the last 30 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs_last_30d: Option<u32>,
+}
+
+impl PreloadRecommendation {
+    /// The guide's demand score: queued ×10, last hour ×5, last 24 h ×2, last 7 days ×0.5,
+    /// last 30 days ×0.1 when any window is given; else the coordinator's `demand_score`;
+    /// else the queued jobs.
+    pub fn demand(&self) -> f64 {
+        let windows = [self.jobs_last_hour, self.jobs_last_24h, self.jobs_last_7d, self.jobs_last_30d];
+        if windows.iter().any(Option::is_some) {
+            let n = |v: Option<u32>| f64::from(v.unwrap_or(0));
+            return n(self.queued_demand) * 10.0
+                + n(self.jobs_last_hour) * 5.0
+                + n(self.jobs_last_24h) * 2.0
+                + n(self.jobs_last_7d) * 0.5
+                + n(self.jobs_last_30d) * 0.1;
+        }
+        f64::from(self.demand_score.or(self.queued_demand).unwrap_or(0))
+    }
 }
 
 /// `GGUF`, `safetensors`, `PyTorch`, `ONNX` or `other`, by extension.
