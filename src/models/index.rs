@@ -186,7 +186,9 @@ pub struct NoRoom {
 
 /// The files to evict, least recently used first, so that `incoming` more bytes (plus
 /// `reserved` for other downloads under way) fit in `budget`; files in `protected` (in use,
-/// being written) and pinned ones never go.
+/// being written), pinned ones, and files Island did not download (adopted from the disk:
+/// they are the owner's, like a cache directory pointed at an existing model folder) never
+/// go.
 ///
 /// # Errors
 /// [`NoRoom`] when even evicting everything allowed is not enough.
@@ -199,7 +201,7 @@ pub fn plan_eviction(
 ) -> Result<Vec<String>, NoRoom> {
     let mut used = index.used_bytes() + reserved + incoming;
     let mut candidates: Vec<&Entry> =
-        index.models.iter().filter(|e| !e.pinned && !protected.contains(&e.file)).collect();
+        index.models.iter().filter(|e| !e.pinned && !e.url.is_empty() && !protected.contains(&e.file)).collect();
     candidates.sort_by_key(|e| (e.last_used_ms, e.added_ms));
     let mut plan = Vec::new();
     for e in candidates {
@@ -336,6 +338,9 @@ mod tests {
             ],
         };
         let protected: HashSet<String> = ["in-use.gguf".to_string()].into();
+        let mut adopted = index.clone();
+        adopted.models[0].url.clear();
+        assert_eq!(plan_eviction(&adopted, 150, 30, 0, &protected).unwrap(), ["new.gguf"], "an adopted file stays");
         // 160 used + 30 incoming in a budget of 150: one file must go, the oldest free one.
         assert_eq!(plan_eviction(&index, 150, 30, 0, &protected).unwrap(), ["old.gguf"]);
         assert_eq!(plan_eviction(&index, 200, 30, 0, &protected).unwrap(), Vec::<String>::new());

@@ -64,7 +64,7 @@ pub enum CacheError {
     /// The model does not fit the disk budget, even after evicting what may go.
     #[error(
         "{model} ({size}) does not fit the model cache's budget of {budget} (model_cache.max_cache_gb): \
-         {short} short after evicting every model that is not pinned, in use or downloading{kept}",
+         {short} short after evicting every model that is not pinned, in use, downloading or found on disk{kept}",
         size = human(*.size), budget = human(*.budget), short = human(*.short_by),
         kept = if .kept.is_empty() { String::new() } else { format!(" (kept: {})", .kept.join(", ")) }
     )]

@@ -144,7 +144,9 @@ pub(super) fn log_reconciled(dir: &std::path::Path, r: &index::Reconciled) {
         info!("Model cache: {file} is no longer in {}; forgotten", dir.display());
     }
     for file in &r.adopted {
-        info!("Model cache: found {file}, not downloaded by this Island; it counts toward the budget");
+        info!(
+            "Model cache: found {file}, not downloaded by this Island; it counts toward the budget and is never evicted automatically"
+        );
     }
     for file in &r.removed_partials {
         info!("Model cache: removed {file}, a partial download older than a day");
