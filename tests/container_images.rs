@@ -158,11 +158,12 @@ async fn preload_pulls_the_listed_images_when_the_engine_is_found() {
     runtime.check().await.unwrap();
     runtime.recover(ISLAND).await;
     // The preload runs in the background and says nothing to the test: watch the engine.
+    // The record is written just after the pull ends, so wait for both.
+    let record = || std::fs::read_to_string(s.home.path().join("pulled-images.json")).unwrap_or_default();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !has_image(&s.engine, &wanted) {
-        assert!(std::time::Instant::now() < deadline, "{wanted} was not preloaded within 60 s");
+    while !has_image(&s.engine, &wanted) || !record().contains("preloaded:1") {
+        let why = format!("{wanted} was not preloaded and recorded within 60 s: {}", record());
+        assert!(std::time::Instant::now() < deadline, "{why}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let record = std::fs::read_to_string(s.home.path().join("pulled-images.json")).unwrap();
-    assert!(record.contains("preloaded:1"), "a preloaded image counts as pulled by Island: {record}");
 }
