@@ -101,28 +101,24 @@ pub(super) async fn poll(
 ) {
     crate::tls::install_crypto_provider();
     let http = reqwest::Client::new();
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = token.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
-        let asked = tokio::select! {
-            () = token.cancelled() => return,
-            r = recommendations(&http, &api_url, &host_id) => r,
-        };
-        match asked {
-            Ok(mut recs) => {
-                recs.sort_by(|a, b| b.demand().total_cmp(&a.demand()));
-                for rec in &recs {
-                    info!("Preload recommendation: {} (demand: {})", rec.workload_slug, rec.demand());
-                    recommended(&store, rec, &token);
+    let cancel = token.clone();
+    crate::tasks::every(every, token, || {
+        let (store, http, api_url, host_id) = (store.clone(), http.clone(), api_url.clone(), host_id.clone());
+        let cancel = cancel.clone();
+        async move {
+            match recommendations(&http, &api_url, &host_id).await {
+                Ok(mut recs) => {
+                    recs.sort_by(|a, b| b.demand().total_cmp(&a.demand()));
+                    for rec in &recs {
+                        info!("Preload recommendation: {} (demand: {})", rec.workload_slug, rec.demand());
+                        recommended(&store, rec, &cancel);
+                    }
                 }
+                Err(e) => warn!("cannot get the preload recommendations: {e}"),
             }
-            Err(e) => warn!("cannot get the preload recommendations: {e}"),
         }
-    }
+    })
+    .await;
 }
 
 /// The recommendations, each entry parsed on its own.
