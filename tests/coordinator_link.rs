@@ -839,11 +839,19 @@ async fn recommendations_are_polled_ordered_by_demand_and_one_bad_entry_drops_on
     let hf = common::hf_server::HfServer::start().await;
     hf.file("/o/hot/resolve/main/hot.bin", vec![3u8; 100_000]);
     hf.file("/o/cold/resolve/main/cold.bin", vec![4u8; 50_000]);
+    // Larger than any machine's memory: its size comes from the API, nothing is downloaded.
+    let huge = serde_json::json!({"siblings": [{"rfilename": "huge.gguf", "lfs": {"sha256": "ab", "size": 900_000_000_000_000u64}}]});
+    hf.file("/api/models/o/huge", serde_json::to_vec(&huge).unwrap());
+    hf.file("/o/huge/resolve/main/huge.gguf", vec![5u8; 1000]);
+    hf.file("/o/ram/resolve/main/ram.bin", vec![6u8; 1000]);
     let body = serde_json::json!({"recommendations": [
         {"workload_slug": "rec-cold", "runtime_type": "llmcpp", "model_url": "hf://o/cold:cold.bin", "demand_score": 90},
         {"workload_slug": "rec-broken", "model_url": "hf://o/x:x.bin"},
         {"workload_slug": "rec-hot", "runtime_type": "llmcpp", "model_url": "hf://o/hot:hot.bin",
          "queued_demand": 2, "jobs_last_hour": 1, "jobs_last_30d": 10},
+        {"workload_slug": "rec-huge", "runtime_type": "llmcpp", "model_url": "hf://o/huge", "demand_score": 5},
+        {"workload_slug": "rec-ram", "runtime_type": "llmcpp", "model_url": "hf://o/ram:ram.bin",
+         "demand_score": 4, "min_ram_mb": 900_000_000u64},
     ]});
     double.set_recommendations_body(serde_json::to_vec(&body).unwrap());
     let home = temp_home();
@@ -859,7 +867,13 @@ async fn recommendations_are_polled_ordered_by_demand_and_one_bad_entry_drops_on
     let at = |m: &str| lines.iter().position(|l| *l == m).unwrap();
     assert!(at(&cold) < at(&hot), "highest demand first");
     wait_log("Preloaded: rec-hot -> ").await;
+    let huge = wait_log("Preload recommendation for rec-huge skipped: hf://o/huge (900000.0 GB) is larger than").await;
+    assert!(huge.contains("this machine's memory can hold"), "{huge}");
+    wait_log("Preload recommendation for rec-ram skipped: hf://o/ram:ram.bin needs 900000000 MB of memory").await;
     let s = wait_status(&agent, "both recommended models cached", |s| s.models.models.len() == 2).await;
     assert!(s.models.models.iter().all(|m| !m.uris.iter().any(|u| u.contains("o/x"))));
+    assert_eq!(hf.count("GET", "/o/huge/resolve/main/huge.gguf") + hf.count("GET", "/o/ram/resolve/main/ram.bin"), 0);
+    let slugs: Vec<&str> = s.preload_hints.iter().map(|h| h.workload_slug.as_str()).collect();
+    assert_eq!(slugs, ["rec-cold", "rec-hot", "rec-huge", "rec-ram"], "the window lists them by demand");
     agent.shutdown(Duration::ZERO).await;
 }

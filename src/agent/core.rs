@@ -189,9 +189,13 @@ impl Core {
                 self.publish();
             }
             Request::PreloadHint(hint) => {
-                super::preload::recommended(&self.models, &hint, &self.root);
+                let (ram_mb, vram_mb) = self.status.borrow().hardware.tier();
+                let machine = super::preload::Machine { ram_mb, vram_mb };
+                super::preload::recommended(&self.models, &hint, machine, &self.root);
                 self.preload_hints.retain(|h| h.workload_slug != hint.workload_slug);
                 self.preload_hints.insert(0, hint);
+                // Highest demand first; among equals, the newest.
+                self.preload_hints.sort_by(|a, b| b.demand().total_cmp(&a.demand()));
                 self.preload_hints.truncate(MAX_PRELOAD_HINTS);
                 self.publish();
             }

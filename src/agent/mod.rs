@@ -226,7 +226,7 @@ impl AgentBuilder {
         if let Some(api_url) = api_url.filter(|_| self.link) {
             let id = status_rx.borrow().island_id.clone();
             let every = preload_config_every;
-            let poll = preload::poll(models.clone(), api_url, id, every, root.clone());
+            let poll = preload::poll(req_tx.clone(), api_url, id, every, root.clone());
             spawn_named(&tracker, &alive, "preload recommendations", poll);
         }
         let metrics = metrics_task(metrics_interval, root.clone(), req_tx.clone(), cache_dir);

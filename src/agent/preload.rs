@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::PreloadConfig;
-use crate::models::{ModelStore, PreloadRecommendation, human, tiers};
+use crate::models::{CacheError, ModelStore, PreloadRecommendation, SizeLimit, human, tiers};
 
 /// One model to preload, as the log names it.
 struct Planned {
@@ -89,11 +89,12 @@ async fn fetch(
 /// How long the recommendations request may take.
 const POLL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Asks `{api_url}/api/v1/island/recommendations?host_id=` now and every `every`, and
-/// preloads what it recommends, highest demand first. An entry that does not parse is
-/// skipped with a warning; the others still count.
+/// Asks `{api_url}/api/v1/island/recommendations?host_id=` now and every `every`, and hands
+/// what it recommends to the agent, highest demand first (the agent keeps them for the window
+/// and preloads them as it does pushed ones). An entry that does not parse is skipped with a
+/// warning; the others still count.
 pub(super) async fn poll(
-    store: ModelStore,
+    requests: tokio::sync::mpsc::Sender<super::core::Request>,
     api_url: String,
     host_id: String,
     every: std::time::Duration,
@@ -101,17 +102,17 @@ pub(super) async fn poll(
 ) {
     crate::tls::install_crypto_provider();
     let http = reqwest::Client::new();
-    let cancel = token.clone();
     crate::tasks::every(every, token, || {
-        let (store, http, api_url, host_id) = (store.clone(), http.clone(), api_url.clone(), host_id.clone());
-        let cancel = cancel.clone();
+        let (requests, http, api_url, host_id) = (requests.clone(), http.clone(), api_url.clone(), host_id.clone());
         async move {
             match recommendations(&http, &api_url, &host_id).await {
                 Ok(mut recs) => {
                     recs.sort_by(|a, b| b.demand().total_cmp(&a.demand()));
-                    for rec in &recs {
+                    for rec in recs {
                         info!("Preload recommendation: {} (demand: {})", rec.workload_slug, rec.demand());
-                        recommended(&store, rec, &cancel);
+                        if requests.send(super::core::Request::PreloadHint(rec)).await.is_err() {
+                            return;
+                        }
                     }
                 }
                 Err(e) => warn!("cannot get the preload recommendations: {e}"),
@@ -149,10 +150,55 @@ async fn recommendations(
         .collect())
 }
 
-/// A recommendation from the coordinator: fetched in the background when it names a
-/// model that is not cached yet; one without a model is logged and left.
-pub(super) fn recommended(store: &ModelStore, hint: &PreloadRecommendation, token: &CancellationToken) {
-    // The link logged "Preload recommendation: SLUG (demand: N)" when it arrived.
+/// The memory a machine offers models: RAM, and the largest shared GPU's memory.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Machine {
+    pub ram_mb: u64,
+    pub vram_mb: u64,
+}
+
+impl Machine {
+    /// Why `hint` cannot run here, if its own figures say so.
+    fn lacks(self, hint: &PreloadRecommendation) -> Option<String> {
+        match (hint.min_ram_mb, hint.min_vram_mb) {
+            (Some(need), _) if need > self.ram_mb => {
+                Some(format!("needs {need} MB of memory, this machine has {} MB", self.ram_mb))
+            }
+            (_, Some(need)) if need > self.vram_mb => {
+                Some(format!("needs {need} MB of GPU memory, the largest shared GPU here has {} MB", self.vram_mb))
+            }
+            _ => None,
+        }
+    }
+
+    /// The largest model file it can load (none when its memory could not be detected).
+    fn limit(self) -> Option<SizeLimit> {
+        let mb = tiers::max_model_mb(self.ram_mb, self.vram_mb);
+        (mb > 0).then(|| SizeLimit {
+            bytes: mb * 1_000_000,
+            why: format!(
+                "this machine's memory can hold ({} RAM, {} VRAM)",
+                mb_label(self.ram_mb),
+                mb_label(self.vram_mb)
+            ),
+        })
+    }
+}
+
+fn mb_label(mb: u64) -> String {
+    tiers::size_label(mb * 1_048_576 / 1_000_000)
+}
+
+/// A recommendation from the coordinator: fetched in the background when it names a model
+/// that is not cached yet and that fits this machine (its memory, then the disk budget,
+/// both checked before any byte is downloaded); otherwise the log says why not.
+pub(super) fn recommended(
+    store: &ModelStore,
+    hint: &PreloadRecommendation,
+    machine: Machine,
+    token: &CancellationToken,
+) {
+    // Whoever received it logged "Preload recommendation: SLUG (demand: N)".
     let slug = hint.workload_slug.clone();
     let Some(uri) = hint.model_url.clone() else {
         info!("Preload recommendation for {slug} names no model; nothing to fetch");
@@ -162,17 +208,24 @@ pub(super) fn recommended(store: &ModelStore, hint: &PreloadRecommendation, toke
         tracing::debug!("Preload recommendation for {slug}: {uri} is already cached");
         return;
     }
+    if let Some(why) = machine.lacks(hint) {
+        info!("Preload recommendation for {slug} skipped: {uri} {why}");
+        return;
+    }
     let (store, sha, token) = (store.clone(), hint.model_hash.clone(), token.clone());
     tokio::spawn(async move {
         info!("Preloading recommended model: {slug}");
         let fetched = tokio::select! {
             () = token.cancelled() => return,
-            r = fetch(&store, &uri, sha.as_deref()) => r,
+            r = async { store.pull_within(&uri, sha.as_deref(), machine.limit()).await?.wait().await } => r,
         };
         match fetched {
             Ok(m) => {
                 let path = store.view().borrow().dir.join(&m.file);
                 info!("Preloaded: {slug} -> {} ({})", path.display(), human(m.bytes));
+            }
+            Err(e @ (CacheError::TooLarge { .. } | CacheError::OverBudget { .. } | CacheError::DiskFull { .. })) => {
+                info!("Preload recommendation for {slug} skipped: {e}");
             }
             Err(e) => warn!("Preload of {slug} ({uri}) failed: {e}"),
         }

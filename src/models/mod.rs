@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use store::{CacheError, CacheSettings, Lease, ModelProgress, ModelStore, Pull, PullState, human};
+pub use store::{CacheError, CacheSettings, Lease, ModelProgress, ModelStore, Pull, PullState, SizeLimit, human};
 
 /// One model file in the cache.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,6 +154,12 @@ pub struct PreloadRecommendation {
     /// Jobs in the last 30 days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jobs_last_30d: Option<u32>,
+    /// Memory the model needs, MB (an extension: a machine with less does not fetch it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_ram_mb: Option<u64>,
+    /// GPU memory it needs, MB (an extension, as `min_ram_mb`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_vram_mb: Option<u64>,
 }
 
 impl PreloadRecommendation {

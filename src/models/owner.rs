@@ -17,7 +17,7 @@ use super::ModelCacheView;
 use super::download::{Progress, normalize_sha256};
 use super::index::{self, Entry, Index};
 use super::resolve::{ResolveError, Resolved};
-use super::store::{CacheError, CacheSettings, ModelProgress, PullState};
+use super::store::{CacheError, CacheSettings, ModelProgress, PullState, SizeLimit};
 use crate::config::ModelUri;
 
 mod housekeeping;
@@ -26,14 +26,41 @@ use housekeeping::{lock, log_reconciled};
 
 /// What the handle, leases and the owner's own tasks send.
 pub(crate) enum Msg {
-    Pull { uri: ModelUri, sha256: Option<String>, reply: oneshot::Sender<watch::Receiver<PullState>> },
-    Resolved { key: String, result: Result<Resolved, ResolveError> },
-    Progress { file: String, progress: Progress },
-    Finished { file: String, result: Result<Entry, CacheError> },
-    Cancel { model: String, reply: oneshot::Sender<bool> },
-    Evict { model: String, reply: oneshot::Sender<Result<(), CacheError>> },
-    Pin { model: String, pinned: bool, reply: oneshot::Sender<Result<(), CacheError>> },
-    Lease { model: String, reply: oneshot::Sender<Result<(PathBuf, String), CacheError>> },
+    Pull {
+        uri: ModelUri,
+        sha256: Option<String>,
+        limit: Option<SizeLimit>,
+        reply: oneshot::Sender<watch::Receiver<PullState>>,
+    },
+    Resolved {
+        key: String,
+        result: Result<Resolved, ResolveError>,
+    },
+    Progress {
+        file: String,
+        progress: Progress,
+    },
+    Finished {
+        file: String,
+        result: Result<Entry, CacheError>,
+    },
+    Cancel {
+        model: String,
+        reply: oneshot::Sender<bool>,
+    },
+    Evict {
+        model: String,
+        reply: oneshot::Sender<Result<(), CacheError>>,
+    },
+    Pin {
+        model: String,
+        pinned: bool,
+        reply: oneshot::Sender<Result<(), CacheError>>,
+    },
+    Lease {
+        model: String,
+        reply: oneshot::Sender<Result<(PathBuf, String), CacheError>>,
+    },
     Release(String),
     Settings(super::store::CacheSettings),
 }
@@ -41,6 +68,7 @@ pub(crate) enum Msg {
 /// A pull waiting for its URI to be resolved.
 struct Resolving {
     sha256: Option<String>,
+    limit: Option<SizeLimit>,
     state: watch::Sender<PullState>,
     cancel: CancellationToken,
 }
@@ -139,8 +167,8 @@ impl Owner {
 
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Pull { uri, sha256, reply } => {
-                let _ = reply.send(self.on_pull(uri, sha256));
+            Msg::Pull { uri, sha256, limit, reply } => {
+                let _ = reply.send(self.on_pull(uri, sha256, limit));
             }
             Msg::Resolved { key, result } => self.on_resolved(key, result),
             Msg::Progress { file, progress } => self.on_progress(&file, progress),
@@ -170,7 +198,12 @@ impl Owner {
         }
     }
 
-    fn on_pull(&mut self, uri: ModelUri, sha256: Option<String>) -> watch::Receiver<PullState> {
+    fn on_pull(
+        &mut self,
+        uri: ModelUri,
+        sha256: Option<String>,
+        limit: Option<SizeLimit>,
+    ) -> watch::Receiver<PullState> {
         let key = uri.to_string();
         if let Some(e) = &self.broken {
             return watch::channel(PullState::failed(e.clone())).1;
@@ -198,7 +231,7 @@ impl Owner {
             tx: self.tx.clone(),
         };
         self.tracker.spawn(job.run());
-        self.resolving.insert(key, Resolving { sha256, state, cancel });
+        self.resolving.insert(key, Resolving { sha256, limit, state, cancel });
         rx
     }
 
@@ -225,6 +258,14 @@ impl Owner {
         }
         if let Some(f) = self.flights.get_mut(&res.file) {
             f.waiters.push((key, r.state));
+            return;
+        }
+        if let (Some(limit), Some(size)) = (&r.limit, res.size)
+            && size > limit.bytes
+        {
+            let e = CacheError::TooLarge { model: key, size, limit: limit.bytes, why: limit.why.clone() };
+            info!("{e}; not downloaded");
+            r.state.send_replace(PullState::failed(e));
             return;
         }
         self.start_flight(key, r, res, expected);

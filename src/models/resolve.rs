@@ -113,6 +113,12 @@ pub async fn resolve(
             let size = sib.and_then(|s| s.lfs.as_ref().and_then(|l| l.size).or(s.size));
             let sha256 = sib.and_then(|s| s.lfs.as_ref()).map(|l| l.sha256.to_ascii_lowercase());
             let url = endpoint.resolve_url(repo, rev, &chosen);
+            // Small files (and any file when the API cannot be asked) have no size there; the
+            // budget and the memory checks need one before the download starts.
+            let size = match size {
+                Some(s) => Some(s),
+                None => head_size(http, &url).await,
+            };
             let file = format!("{repo}/{}/{chosen}", rev.replace('/', "--"));
             Ok(Resolved { url, file, size, sha256 })
         }

@@ -92,6 +92,19 @@ pub enum CacheError {
         /// The cache directory.
         dir: PathBuf,
     },
+    /// The model is larger than what the caller allows (a preload recommendation checks that
+    /// the model fits this machine's memory before anything is downloaded).
+    #[error("{model} ({size}) is larger than {limit}, the most {why}", size = human(*.size), limit = human(*.limit))]
+    TooLarge {
+        /// The model.
+        model: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+        /// What the limit is, in words ("this machine's memory can hold").
+        why: String,
+    },
     /// A downloaded `.gguf` file is not a valid GGUF model; it was removed.
     #[error("{0}; the file was removed")]
     NotGguf(String),
@@ -131,6 +144,15 @@ pub fn human(bytes: u64) -> String {
         1_000..1_000_000 => format!("{} kB", bytes / 1_000),
         _ => super::tiers::size_label(bytes / 1_000_000),
     }
+}
+
+/// The largest model a pull accepts, and what that limit is ("this machine's memory can hold").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizeLimit {
+    /// Bytes.
+    pub bytes: u64,
+    /// The reason, completing "the most …".
+    pub why: String,
 }
 
 /// Where a pull is.
@@ -265,10 +287,25 @@ impl ModelStore {
     /// # Errors
     /// [`CacheError::BadUri`] for a malformed URI, [`CacheError::Stopped`].
     pub async fn pull(&self, uri: &str, sha256: Option<&str>) -> Result<Pull, CacheError> {
+        self.pull_within(uri, sha256, None).await
+    }
+
+    /// As [`ModelStore::pull`], but a model whose size (known once the URI is resolved, before
+    /// any byte is downloaded) is over `limit` fails with [`CacheError::TooLarge`]. A pull
+    /// that joins a download already under way shares it whatever its limit.
+    ///
+    /// # Errors
+    /// [`CacheError::BadUri`] for a malformed URI, [`CacheError::Stopped`].
+    pub async fn pull_within(
+        &self,
+        uri: &str,
+        sha256: Option<&str>,
+        limit: Option<SizeLimit>,
+    ) -> Result<Pull, CacheError> {
         let parsed: ModelUri = uri.parse().map_err(CacheError::BadUri)?;
         let (reply, rx) = oneshot::channel();
         let sha256 = sha256.map(str::to_string);
-        self.ask(super::owner::Msg::Pull { uri: parsed, sha256, reply }, rx)
+        self.ask(super::owner::Msg::Pull { uri: parsed, sha256, limit, reply }, rx)
             .await
             .map(|state| Pull { uri: uri.trim().to_string(), state })
     }

@@ -69,6 +69,13 @@ pub fn select(ram_mb: u64, vram_mb: u64) -> Vec<&'static Starter> {
     chosen
 }
 
+/// The largest model file a machine can run, MB: three quarters of its memory or of its
+/// largest shared GPU's memory, whichever is larger. A GGUF model is loaded whole into one
+/// of the two, and the rest is room for the context, the runtime and the system.
+pub fn max_model_mb(ram_mb: u64, vram_mb: u64) -> u64 {
+    ram_mb.max(vram_mb) / 4 * 3
+}
+
 /// `600 MB`, `4.4 GB`: a size as the guide's log lines write it.
 pub fn size_label(mb: u64) -> String {
     if mb >= 1000 { format!("{:.1} GB", mb as f64 / 1000.0) } else { format!("{mb} MB") }
@@ -93,6 +100,15 @@ mod tests {
             ["Qwen3.5-0.8B", "Mistral 7B Instruct", "Qwen3.5-27B"],
             "a large GPU; Mistral once"
         );
+    }
+
+    #[test]
+    fn every_starter_fits_the_machines_that_select_it() {
+        for s in STARTERS {
+            assert!(s.approx_mb <= max_model_mb(s.min_ram_mb, s.min_vram_mb), "{}", s.name);
+        }
+        assert_eq!(max_model_mb(32768, 0), 24576);
+        assert_eq!(max_model_mb(8192, 24576), 18432, "the GPU holds more");
     }
 
     #[test]
