@@ -555,6 +555,7 @@ async fn a_preload_hint_is_fetched_into_the_model_cache_and_the_start_up_preload
     let mut config = linked_config(&double);
     config.model_cache.hf_endpoint = Some(hf.base_url().parse().unwrap());
     config.preload.models = vec!["hf://o/starter:starter.bin".parse().unwrap()];
+    config.coordinator.heartbeat_interval = Duration::from_millis(200);
     let agent = start_linked(&home, config, TestRuntime::new()).await;
     wait_log("Preload: hf://o/starter:starter.bin").await;
     wait_status(&agent, "the starter preloaded", |s| s.models.models.len() == 1).await;
@@ -581,6 +582,22 @@ async fn a_preload_hint_is_fetched_into_the_model_cache_and_the_start_up_preload
     let sizes: Vec<u64> = s.models.models.iter().map(|m| m.bytes).collect();
     assert_eq!(sizes, [300_000, 200_000]);
     assert_eq!(s.models.used_bytes, 500_000);
+    // The heartbeat lists what is ready on disk (an added field).
+    let id = id_of(&agent);
+    let cache = seen(&double, "a heartbeat with both models", |o| match o {
+        Observed::Heartbeat(h) if h["host_id"] == id.as_str() && h["model_cache"]["cached_model_count"] == 2 => {
+            Some(h["model_cache"].clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(cache["models"][0]["uris"], serde_json::json!(["hf://Qwen/Qwen3.5-4B-GGUF:model.onnx"]));
+    assert_eq!(
+        (cache["models"][0]["size_bytes"].as_u64(), cache["models"][1]["size_bytes"].as_u64()),
+        (Some(300_000), Some(200_000))
+    );
+    assert!(cache["models"][1]["sha256"].as_str().is_some_and(|h| h.starts_with("sha256:")), "{cache}");
+    assert_eq!(cache["budget_mb"].as_u64(), Some(20 * 1024), "the default max_cache_gb");
     agent.shutdown(Duration::ZERO).await;
 }
 

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use super::messages::{CacheStats, GpuMetrics, Heartbeat, PerformanceEstimates, SystemMetrics};
+use super::messages::{
+    CacheStats, CachedModelStats, GpuMetrics, Heartbeat, ModelCacheStats, PerformanceEstimates, SystemMetrics,
+};
 use super::{Link, subjects};
 use crate::api::{HostingState, Status};
 use crate::config::SandboxTier;
@@ -82,7 +84,33 @@ pub fn build(status: &Status, host_id: &str, rtt_ms: Option<f32>, now_ms: i64) -
             public_addr: None,
         },
         asking_prices: asking_prices(&status.pricing),
+        model_cache: model_cache(&status.models),
     }
+}
+
+/// The model cache's figures and models; none while the cache cannot be used.
+fn model_cache(view: &crate::models::ModelCacheView) -> Option<ModelCacheStats> {
+    if view.error.is_some() {
+        return None;
+    }
+    let models = view
+        .models
+        .iter()
+        .map(|m| CachedModelStats {
+            uris: m.uris.clone(),
+            file: m.file.clone(),
+            format: m.format.clone(),
+            size_bytes: m.bytes,
+            sha256: (!m.sha256.is_empty()).then(|| m.sha256.clone()),
+        })
+        .collect();
+    Some(ModelCacheStats {
+        cached_model_count: view.models.len(),
+        cached_size_mb: view.used_bytes >> 20,
+        budget_mb: view.budget_bytes >> 20,
+        downloading: view.downloads.iter().map(|d| d.model.clone()).collect(),
+        models,
+    })
 }
 
 /// The container images Island pulled and keeps (not the owner's own), and the warm

@@ -94,6 +94,41 @@ pub struct Heartbeat {
     /// Asking prices, slug → credits (`_default` for the default price).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub asking_prices: Option<BTreeMap<String, String>>,
+    /// The model cache (an addition; the reference sends none): what is ready on disk, so
+    /// the coordinator can send model jobs where they need no download.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub model_cache: Option<ModelCacheStats>,
+}
+
+/// `model_cache` in [`Heartbeat`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelCacheStats {
+    /// Models on disk.
+    pub cached_model_count: usize,
+    /// What they take, MB.
+    pub cached_size_mb: u64,
+    /// `model_cache.max_cache_gb`, MB.
+    pub budget_mb: u64,
+    /// The URIs being downloaded now.
+    pub downloading: Vec<String>,
+    /// The models, largest first.
+    pub models: Vec<CachedModelStats>,
+}
+
+/// One entry of `models` in [`ModelCacheStats`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CachedModelStats {
+    /// The URIs that name it (`hf://…`, `https://…`); empty for a file the owner put there.
+    pub uris: Vec<String>,
+    /// Its path below the cache directory.
+    pub file: String,
+    /// `GGUF`, `ONNX`, `safetensors`, …
+    pub format: String,
+    /// Size, bytes.
+    pub size_bytes: u64,
+    /// `sha256:<hex>`, when known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sha256: Option<String>,
 }
 
 /// `system` in [`Heartbeat`].
