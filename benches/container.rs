@@ -40,7 +40,7 @@ async fn island_run(runtime: &island::runtimes::container::ContainerRuntime, id:
         }
         first.expect("the Cargo said something")
     };
-    let io = CargoIo { cancel: CancellationToken::new(), events: tx, pulls: None };
+    let io = CargoIo { cancel: CancellationToken::new(), events: tx, pulls: None, model: None };
     let (result, first) = tokio::join!(runtime.run(&spec, io), first);
     result.expect("the benchmark job succeeds");
     (first, t0.elapsed())

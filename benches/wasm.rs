@@ -59,7 +59,7 @@ async fn run(rt: &WasmRuntime, job: &JobSpec, cancel: CancellationToken) -> (usi
         }
         (n, bytes)
     };
-    let (result, counted) = tokio::join!(rt.run(job, CargoIo { cancel, events: tx, pulls: None }), count);
+    let (result, counted) = tokio::join!(rt.run(job, CargoIo { cancel, events: tx, pulls: None, model: None }), count);
     let _ = result;
     counted
 }
@@ -130,7 +130,8 @@ async fn main() {
         let (tx, mut rx) = mpsc::channel(8);
         let rt = bench.runtime.clone();
         let job = looping.clone();
-        let running = tokio::spawn(async move { rt.run(&job, CargoIo { cancel, events: tx, pulls: None }).await });
+        let running =
+            tokio::spawn(async move { rt.run(&job, CargoIo { cancel, events: tx, pulls: None, model: None }).await });
         rx.recv().await;
         let t0 = Instant::now();
         trigger.cancel();

@@ -23,7 +23,7 @@ async fn an_image_missing_here_is_pulled_with_progress_then_runs() {
     spec.container_image = Some(remote.clone());
     let (tx, rx) = mpsc::channel(64);
     let (pulls_tx, mut pulls) = mpsc::unbounded_channel();
-    let io = CargoIo { cancel: CancellationToken::new(), events: tx, pulls: Some(pulls_tx) };
+    let io = CargoIo { cancel: CancellationToken::new(), events: tx, pulls: Some(pulls_tx), model: None };
     let (result, events) = tokio::join!(s.runtime.run(&spec, io), collect(rx));
     result.expect("pulled and ran");
     assert_eq!(tokens(&events), ["héllo ", "wörld €"]);

@@ -48,7 +48,7 @@ async fn a_cancel_stops_the_container_and_removes_it() {
     let cancel = CancellationToken::new();
     let spec = job("cancel-1", json!({"mode": "sleep"}));
     let (tx, mut rx) = mpsc::channel(64);
-    let io = CargoIo { cancel: cancel.clone(), events: tx, pulls: None };
+    let io = CargoIo { cancel: cancel.clone(), events: tx, pulls: None, model: None };
     let running = s.runtime.run(&spec, io);
     let watch = async {
         // Running once it said ready; then cancel.
@@ -165,9 +165,78 @@ async fn the_agent_sweeps_its_own_leftovers_at_start_and_runs_container_jobs() {
         .unwrap();
     let names = docker(&s.engine, &["ps", "-a", "--format", "{{.Names}}"]);
     assert!(!names.contains("island-job-crashed"), "removed before the agent took jobs: {names}");
-    assert_eq!(agent.status().borrow().runtimes, ["container"]);
+    assert_eq!(agent.status().borrow().runtimes, ["container", "llmcpp"]);
     agent.send(island::api::Command::Submit(Box::new(job("via-agent", json!({"mode": "tokens"}))))).await.unwrap();
     wait_status(&agent, "the container job done", |st| st.counters.succeeded == 1).await;
+    agent.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn an_llmcpp_job_gets_its_model_from_the_cache_mounted_read_only() {
+    let Some(s) = setup(config()).await else { return };
+    let hf = common::hf_server::HfServer::start().await;
+    hf.file("/o/m/resolve/main/weights.bin", vec![7u8; 12_345]);
+    let home = temp_home();
+    let mut c = config();
+    c.host_id = Some("model-island-1".into());
+    c.model_cache.hf_endpoint = Some(hf.base_url().parse().unwrap());
+    c.preload.enabled = false;
+    let runtime = runtime_on(&s.engine.host(), &c, &s.home);
+    runtime.check().await.unwrap();
+    let agent = island::Agent::builder(c)
+        .home(home.home.clone())
+        .hardware(test_hardware())
+        .runtime(std::sync::Arc::new(runtime))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(agent.status().borrow().runtimes, ["container", "llmcpp"]);
+    let mut events = agent.events();
+    let mut with_model = job("llm-1", json!({"mode": "model"}));
+    with_model.runtime = island::runtimes::RuntimeKind::Llmcpp;
+    with_model.container_image = Some(IMAGE.into());
+    with_model.model_url = Some("hf://o/m:weights.bin".into());
+    with_model.model_context_size = Some(4096);
+    agent.send(island::api::Command::Submit(Box::new(with_model))).await.unwrap();
+    let mut said = Vec::new();
+    let end = common::wait_event(&mut events, "the model job to end", |e| match e {
+        island::api::Event::JobOutput { chunk, .. } => {
+            said.push(chunk.clone());
+            None
+        }
+        island::api::Event::Job(j) if j.state.is_final() => Some(j.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(end.state, island::jobs::JobState::Succeeded, "{:?}", end.error);
+    assert!(said.contains(&"model:/models/weights.bin".to_string()), "{said:?}");
+    assert!(said.contains(&"bytes:12345".to_string()), "the cached file itself: {said:?}");
+    assert!(said.contains(&"model:read-only".to_string()), "{said:?}");
+    assert!(said.contains(&"ctx:4096 temp:none".to_string()), "{said:?}");
+    let st = wait_status(&agent, "the model cached and released", |st| {
+        st.models.models.len() == 1 && !st.models.models[0].in_use
+    })
+    .await;
+    assert_eq!(st.models.models[0].bytes, 12_345);
+    // Without a model an llmcpp job fails and says why; a model that cannot be had fails too.
+    let mut bare = job("llm-2", json!({"mode": "model"}));
+    bare.runtime = island::runtimes::RuntimeKind::Llmcpp;
+    bare.container_image = Some(IMAGE.into());
+    let mut missing = bare.clone();
+    missing.id = "llm-3".into();
+    missing.model_url = Some("hf://o/m:absent.bin".into());
+    for (spec, why) in [(bare, "must name its model (model_url)"), (missing, "model hf://o/m:absent.bin: ")] {
+        let id = spec.id.clone();
+        agent.send(island::api::Command::Submit(Box::new(spec))).await.unwrap();
+        let end = common::wait_event(&mut events, "the job to fail", |e| match e {
+            island::api::Event::Job(j) if j.id == id && j.state.is_final() => Some(j.clone()),
+            _ => None,
+        })
+        .await;
+        assert_eq!(end.state, island::jobs::JobState::Failed);
+        assert!(end.error.as_deref().is_some_and(|e| e.contains(why)), "{:?}", end.error);
+    }
+    assert!(ours(&s.engine).await.is_empty());
     agent.shutdown(Duration::ZERO).await;
 }
 

@@ -68,7 +68,7 @@ impl Fixture {
             events
         };
         let (result, events) =
-            tokio::join!(self.runtime.run(job, CargoIo { cancel, events: tx, pulls: None }), collect);
+            tokio::join!(self.runtime.run(job, CargoIo { cancel, events: tx, pulls: None, model: None }), collect);
         (result, events)
     }
 }
@@ -129,7 +129,10 @@ async fn cancel_mid_run_interrupts_the_instance() {
     };
     let ((result, ended), (first, cancelled_at)) = tokio::join!(
         async {
-            (f.runtime.run(&job, CargoIo { cancel: cancel.clone(), events: tx, pulls: None }).await, Instant::now())
+            (
+                f.runtime.run(&job, CargoIo { cancel: cancel.clone(), events: tx, pulls: None, model: None }).await,
+                Instant::now(),
+            )
         },
         trigger
     );
@@ -363,8 +366,10 @@ async fn a_restarted_runtime_uses_the_cached_module_and_compiled_artifact() {
     let again = WasmRuntime::new(&f.home.home, &quick_config()).unwrap();
     let (tx, mut rx) = mpsc::channel(8);
     let drain = async { while rx.recv().await.is_some() {} };
-    let (result, ()) =
-        tokio::join!(again.run(&job, CargoIo { cancel: CancellationToken::new(), events: tx, pulls: None }), drain);
+    let (result, ()) = tokio::join!(
+        again.run(&job, CargoIo { cancel: CancellationToken::new(), events: tx, pulls: None, model: None }),
+        drain
+    );
     result.unwrap();
     assert_eq!(again.stats(), island::runtimes::wasm::Stats { compiled: 0, downloaded: 0, in_flight: 0 });
 }

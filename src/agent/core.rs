@@ -379,6 +379,7 @@ impl Core {
             reports: self.reports.clone(),
             max_message_bytes: self.max_message_bytes,
             failure: Arc::default(),
+            models: self.models.clone(),
         };
         let failure = cx.failure.clone();
         self.report(&spec.id, JobState::Started, None);

@@ -10,6 +10,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::api::Event;
 use crate::jobs::{JobId, JobOutcome, JobReport, JobSpec, JobState};
+use crate::models::{Lease, ModelStore};
 use crate::runtimes::{self, CargoEvent, CargoIo, PullProgress, Runtime, RuntimeKind};
 
 /// How many Cargo events may wait for the agent before the Cargo's writes wait.
@@ -44,6 +45,8 @@ pub(crate) struct ExecContext {
     /// Set (once) when the job must fail whatever the Cargo's exit, with the reason: its
     /// output cannot be delivered. Whoever sets it also cancels the job.
     pub failure: Arc<OnceLock<String>>,
+    /// The model cache, for jobs that name a model.
+    pub models: ModelStore,
 }
 
 impl ExecContext {
@@ -79,9 +82,15 @@ async fn run(job: &JobSpec, cx: &ExecContext) -> JobOutcome {
         };
         return JobOutcome::Failed(reason);
     };
+    // Held until the job ends: the model is not evicted under the Cargo.
+    let lease = match job_model(job, cx).await {
+        Ok(lease) => lease,
+        Err(outcome) => return outcome,
+    };
     let (tx, rx) = mpsc::channel(EVENT_BUFFER);
     let (pulls_tx, pulls) = mpsc::unbounded_channel();
-    let io = CargoIo { cancel: cx.cancel.clone(), events: tx, pulls: Some(pulls_tx) };
+    let model = lease.as_ref().map(|l| l.path.clone());
+    let io = CargoIo { cancel: cx.cancel.clone(), events: tx, pulls: Some(pulls_tx), model };
     let mut output = OutputState::default();
     let work = async {
         let (result, (), ()) =
@@ -113,6 +122,31 @@ async fn run(job: &JobSpec, cx: &ExecContext) -> JobOutcome {
         Err(_) if cx.cancel.is_cancelled() => JobOutcome::Cancelled,
         Err(runtimes::Error::Cancelled) => JobOutcome::Cancelled,
         Err(e) => JobOutcome::Failed(e.to_string()),
+    }
+}
+
+/// The model the job names, from the model cache (downloaded first when it is not there,
+/// checked against `model_hash`), leased for the job. WASM Cargos cannot open host files, so
+/// theirs are not fetched. A cancel ends the wait; the download itself goes on into the
+/// cache, where the next job that names the model finds it (the window can cancel it).
+async fn job_model(job: &JobSpec, cx: &ExecContext) -> Result<Option<Lease>, JobOutcome> {
+    let Some(uri) = job.model_url.as_deref().filter(|_| job.runtime != RuntimeKind::Wasm) else {
+        return Ok(None);
+    };
+    let fetch = async {
+        let model = cx.models.pull(uri, job.model_hash.as_deref()).await?.wait().await?;
+        cx.models.lease(&model.file).await
+    };
+    let leased = tokio::select! {
+        r = fetch => r,
+        () = cx.cancel.cancelled() => return Err(JobOutcome::Cancelled),
+    };
+    match leased {
+        Ok(lease) => {
+            info!(model = %uri, path = %lease.path.display(), "the job's model is ready");
+            Ok(Some(lease))
+        }
+        Err(e) => Err(JobOutcome::Failed(format!("model {uri}: {e}"))),
     }
 }
 

@@ -160,8 +160,10 @@ impl AgentBuilder {
         let metrics_interval = self.config.agent.metrics_interval;
         let cache_dir = self.config.model_cache.cache_dir.clone().unwrap_or_else(|| self.home.model_cache_dir());
         let cancel_grace = self.config.agent.cancel_grace;
-        let runtimes: HashMap<_, _> = self.runtimes.into_iter().map(|r| (r.kind(), r)).collect();
-        let checked: Vec<Arc<dyn Runtime>> = runtimes.values().cloned().collect();
+        // One entry per runtime for the checks and the shutdown; one per kind for the jobs.
+        let checked: Vec<Arc<dyn Runtime>> = self.runtimes.clone();
+        let runtimes: HashMap<_, _> =
+            self.runtimes.into_iter().flat_map(|r| r.serves().into_iter().map(move |k| (k, r.clone()))).collect();
         let checked_at_shutdown = checked.clone();
         status_tx.send_modify(|s| {
             s.runtimes = periodic::available_runtimes(&checked);

@@ -78,7 +78,8 @@ pub(super) const RUNTIME_CHECK_EVERY: Duration = Duration::from_secs(30);
 
 /// The runtimes that can run Cargos now, as the protocol names them, sorted.
 pub(super) fn available_runtimes(runtimes: &[Arc<dyn Runtime>]) -> Vec<String> {
-    let mut names: Vec<String> = runtimes.iter().filter(|r| r.available()).map(|r| r.kind().to_string()).collect();
+    let mut names: Vec<String> =
+        runtimes.iter().filter(|r| r.available()).flat_map(|r| r.serves()).map(|k| k.to_string()).collect();
     names.sort();
     names
 }

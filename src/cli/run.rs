@@ -236,7 +236,8 @@ async fn run_local(runtime: &dyn Runtime, job: &JobSpec) -> ExitCode {
         std::future::pending::<()>().await;
     };
     let run = async {
-        let (result, ()) = tokio::join!(runtime.run(job, CargoIo { cancel, events: tx, pulls: None }), printer);
+        let (result, ()) =
+            tokio::join!(runtime.run(job, CargoIo { cancel, events: tx, pulls: None, model: None }), printer);
         result
     };
     let result = tokio::select! { r = run => r, () = ctrl_c => unreachable!("ctrl_c never ends") };

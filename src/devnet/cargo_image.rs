@@ -18,6 +18,11 @@ case "$input" in
   *'"oom"'*) x=$(head -c 300000000 /dev/zero | tr '\0' a); tok "${#x}" ;;
   *'"sleep"'*) sleep 120 ;;
   *'"version"'*) tok "version:${CARGO_VERSION:-1}" ;;
+  *'"model"'*)
+    tok "model:${ISLAND_MODEL_PATH:-none}"
+    tok "bytes:$(wc -c < "$ISLAND_MODEL_PATH" | tr -d ' ')"
+    if echo x >> "$ISLAND_MODEL_PATH" 2>/dev/null; then tok "model:writable"; else tok "model:read-only"; fi
+    tok "ctx:${ISLAND_MODEL_CONTEXT_SIZE:-none} temp:${ISLAND_MODEL_TEMPERATURE:-none}" ;;
   *'"probe"'*)
     if nc -w 2 203.0.113.1 80 </dev/null 2>/dev/null; then tok "net:open"; else tok "net:none"; fi
     tok "ifaces:$(ls /sys/class/net | tr '\n' ' ')"
@@ -30,7 +35,7 @@ esac
 "#;
 
 /// The busybox applets the Cargo uses.
-const APPLETS: &[&str] = &["sh", "cat", "sleep", "head", "tr", "nc", "touch", "grep", "printf", "ls", "echo"];
+const APPLETS: &[&str] = &["sh", "cat", "sleep", "head", "tr", "nc", "touch", "grep", "printf", "ls", "echo", "wc"];
 
 /// Imports the Cargo image into the engine at `docker_host` as `tag`, with `changes`
 /// (Dockerfile instructions such as `ENV X=1`) on top.

@@ -101,6 +101,12 @@ pub struct JobSpec {
     /// Expected model hash.
     #[serde(default)]
     pub model_hash: Option<String>,
+    /// The context size the model runs with (GGUF `n_ctx`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_context_size: Option<u32>,
+    /// The sampling temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_temperature: Option<f32>,
     /// Sandbox tier asked for (container jobs).
     #[serde(default)]
     pub sandbox_tier: Option<String>,
@@ -121,6 +127,8 @@ impl JobSpec {
             wasm_hash: None,
             model_url: None,
             model_hash: None,
+            model_context_size: None,
+            model_temperature: None,
             sandbox_tier: None,
         }
     }

@@ -91,6 +91,9 @@ pub struct CargoIo {
     pub events: mpsc::Sender<CargoEvent>,
     /// Where the progress of an image pull goes (for a bar in the window), if anywhere.
     pub pulls: Option<mpsc::UnboundedSender<PullProgress>>,
+    /// The model the job names (`model_url`), already in the model cache and held there
+    /// until the job ends: the path of the file, which the runtime shows the Cargo read-only.
+    pub model: Option<std::path::PathBuf>,
 }
 
 /// How far the pull of a job's image got.
@@ -125,6 +128,12 @@ pub struct ImageCache {
 pub trait Runtime: Send + Sync + 'static {
     /// The kind of job this runtime runs.
     fn kind(&self) -> RuntimeKind;
+
+    /// Every kind of job it runs (its own, and kinds it runs in its own way, as containers run
+    /// `llmcpp` model jobs in the configured image).
+    fn serves(&self) -> Vec<RuntimeKind> {
+        vec![self.kind()]
+    }
 
     /// Runs `job` to its end. Returns `Ok(())` only when the Cargo exited cleanly (zero);
     /// every other end is an [`Error`]. When `io.cancel` fires, the runtime stops the work

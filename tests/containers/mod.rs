@@ -101,7 +101,7 @@ pub async fn run(
         }
         all
     });
-    let result = rt.run(spec, CargoIo { cancel, events: tx, pulls: None }).await;
+    let result = rt.run(spec, CargoIo { cancel, events: tx, pulls: None, model: None }).await;
     (result, collect.await.unwrap())
 }
 

@@ -165,6 +165,9 @@ impl ContainerRuntime {
         let docker = &docker;
         let config = self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let tier = tier_of(job.sandbox_tier.as_deref())?;
+        if job.runtime == RuntimeKind::Llmcpp && io.model.is_none() {
+            return Err(Error::InvalidJob("an llmcpp job must name its model (model_url)".into()));
+        }
         let image = job.container_image.clone().unwrap_or_else(|| config.workload.llm_chat_image.clone());
         let parsed = policy::check(&image, &config.registry).map_err(Error::ImageRefused)?;
         let ttl = std::time::Duration::from_secs(config.cache.warm_ttl_seconds);
@@ -200,7 +203,7 @@ impl ContainerRuntime {
         self.check_signature(docker, &config.signing, parsed, local).await?;
         let sandbox = Sandbox::for_job(tier, config);
         let island_id = self.island_id.get().map_or("unknown", String::as_str);
-        let container = Container::create(docker, island_id, job, &local.id, &sandbox).await?;
+        let container = Container::create(docker, island_id, job, (&local.id, io.model.as_deref()), &sandbox).await?;
         let result = container.run(job, io, &sandbox).await;
         container.remove().await;
         result
@@ -286,6 +289,12 @@ fn tier_of(asked: Option<&str>) -> Result<Option<SandboxTier>, Error> {
 impl Runtime for ContainerRuntime {
     fn kind(&self) -> RuntimeKind {
         RuntimeKind::Container
+    }
+
+    /// `llmcpp` jobs run in their `container_image`, else `workload.llm_chat_image`, with
+    /// the model from the model cache mounted read-only.
+    fn serves(&self) -> Vec<RuntimeKind> {
+        vec![RuntimeKind::Container, RuntimeKind::Llmcpp]
     }
 
     fn run<'a>(&'a self, job: &'a JobSpec, io: CargoIo) -> RunFuture<'a> {

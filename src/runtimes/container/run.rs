@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::container::LogOutput;
-use bollard::models::ContainerCreateBody;
+use bollard::models::{ContainerCreateBody, Mount, MountTypeEnum};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
 };
@@ -38,6 +38,29 @@ pub fn container_name(job_id: &str) -> String {
     format!("island-job-{safe}")
 }
 
+/// Where a job's model appears inside its container (the file keeps its name).
+pub const MODEL_DIR: &str = "/models";
+
+/// The job's model as the container sees it: the cached file bind-mounted read-only under
+/// [`MODEL_DIR`], its path in `ISLAND_MODEL_PATH`, and the job's context size and temperature
+/// in `ISLAND_MODEL_CONTEXT_SIZE` and `ISLAND_MODEL_TEMPERATURE` when it names them.
+fn model_setup(job: &JobSpec, model: Option<&std::path::Path>) -> (Option<Vec<Mount>>, Option<Vec<String>>) {
+    let Some(path) = model else { return (None, None) };
+    let name = path.file_name().map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+    let target = format!("{MODEL_DIR}/{name}");
+    let mount = Mount {
+        target: Some(target.clone()),
+        source: Some(path.to_string_lossy().into_owned()),
+        typ: Some(MountTypeEnum::BIND),
+        read_only: Some(true),
+        ..Default::default()
+    };
+    let mut env = vec![format!("ISLAND_MODEL_PATH={target}")];
+    env.extend(job.model_context_size.map(|n| format!("ISLAND_MODEL_CONTEXT_SIZE={n}")));
+    env.extend(job.model_temperature.map(|t| format!("ISLAND_MODEL_TEMPERATURE={t}")));
+    (Some(vec![mount]), Some(env))
+}
+
 /// A created container; removed by [`Container::remove`] or, failing that, when dropped.
 pub struct Container {
     docker: Docker,
@@ -46,12 +69,13 @@ pub struct Container {
 }
 
 impl Container {
-    /// Creates the container for `job` (a leftover of the same name is removed first).
+    /// Creates the container for `job` (a leftover of the same name is removed first), with
+    /// `model` (a file in the model cache) mounted read-only when the job has one.
     pub async fn create(
         docker: &Docker,
         island_id: &str,
         job: &JobSpec,
-        image: &str,
+        (image, model): (&str, Option<&std::path::Path>),
         sandbox: &Sandbox,
     ) -> Result<Container, Error> {
         let name = container_name(job.id.as_str());
@@ -59,6 +83,7 @@ impl Container {
             (ISLAND_LABEL.to_string(), island_id.to_string()),
             (JOB_LABEL.to_string(), job.id.to_string()),
         ]);
+        let (mounts, env) = model_setup(job, model);
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
             labels: Some(labels),
@@ -69,7 +94,8 @@ impl Container {
             stdin_once: Some(true),
             tty: Some(false),
             network_disabled: Some(!sandbox.network),
-            host_config: Some(sandbox.host_config()),
+            env,
+            host_config: Some(bollard::models::HostConfig { mounts, ..sandbox.host_config() }),
             ..Default::default()
         };
         let options = || Some(CreateContainerOptionsBuilder::new().name(&name).build());
