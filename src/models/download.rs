@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 /// Tries per download (the first and the resumes after it).
@@ -172,7 +172,7 @@ async fn try_once(
         a = get.send() => a.map_err(|e| Attempt::Again(e.to_string()))?,
     };
     let status = answer.status().as_u16();
-    let mut file = match status {
+    let file = match status {
         206 => tokio::fs::OpenOptions::new().append(true).open(part).await.map_err(disk)?,
         // The server sent the whole file (it ignored the range): start over.
         200 => {
@@ -185,6 +185,24 @@ async fn try_once(
         _ => return Err(Attempt::Fatal(DownloadError::Refused { url: req.url.to_string(), status })),
     };
     let total = answer.content_length().map(|len| len + have);
+    let file = file.into_std().await;
+    let writer = super::writer::Writer::start(file, have, hasher);
+    let streamed = stream(answer, &writer, (have, total), progress, cancel).await;
+    // Synced only when whole: a partial file is kept for a resume, not renamed.
+    let written = writer.finish(matches!(streamed, Ok(true))).await.map_err(disk)?;
+    streamed?;
+    Ok(total.is_none_or(|t| t == written.0).then_some(written))
+}
+
+/// Hands the answer's body to the writer as it comes, reporting progress. False when the
+/// writer stopped (a disk error, which it reports).
+async fn stream(
+    answer: reqwest::Response,
+    writer: &super::writer::Writer,
+    (mut have, total): (u64, Option<u64>),
+    progress: &(dyn Fn(Progress) + Send + Sync),
+    cancel: &CancellationToken,
+) -> Result<bool, Attempt> {
     let (started, from) = (Instant::now(), have);
     let mut body = answer.bytes_stream();
     loop {
@@ -192,16 +210,15 @@ async fn try_once(
             () = cancel.cancelled() => return Err(Attempt::Fatal(DownloadError::Cancelled)),
             c = body.next() => c,
         };
-        let Some(chunk) = chunk else { break };
+        let Some(chunk) = chunk else { return Ok(true) };
         let chunk = chunk.map_err(|e| Attempt::Again(e.to_string()))?;
-        file.write_all(&chunk).await.map_err(disk)?;
-        hasher.update(&chunk);
         have += chunk.len() as u64;
+        if !writer.write(chunk).await {
+            return Ok(false);
+        }
         let secs = started.elapsed().as_secs_f64().max(1e-3);
         progress(Progress { done: have, total, rate: ((have - from) as f64 / secs) as u64 });
     }
-    file.sync_all().await.map_err(disk)?;
-    Ok(total.is_none_or(|t| t == have).then_some((have, hasher)))
 }
 
 /// The partial file's length and the hash of what it holds (an empty start when none).

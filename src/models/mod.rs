@@ -14,6 +14,7 @@ mod owner;
 pub mod resolve;
 mod store;
 pub mod tiers;
+mod writer;
 
 use std::path::PathBuf;
 

@@ -22,7 +22,7 @@ pub struct Seen {
 
 #[derive(Default)]
 struct State {
-    files: HashMap<String, Vec<u8>>,
+    files: HashMap<String, Arc<Vec<u8>>>,
     redirects: HashMap<String, String>,
     cut_next_after: Option<usize>,
     /// Paths whose answers stop after this many bytes until `release`.
@@ -64,7 +64,7 @@ impl HfServer {
 
     /// Serves `body` at `path`.
     pub fn file(&self, path: &str, body: Vec<u8>) {
-        self.state.lock().unwrap().files.insert(path.into(), body);
+        self.state.lock().unwrap().files.insert(path.into(), Arc::new(body));
     }
 
     /// Answers `path` with a redirect to `to`.
