@@ -77,6 +77,10 @@ pub enum Error {
     /// A link from the coordinator that Island will not open (not `https://`), or none.
     #[error("{0}")]
     UnsafeLink(String),
+    /// The model cache could not do what was asked (a bad URI, a model that does not fit,
+    /// one in use…).
+    #[error(transparent)]
+    Model(#[from] crate::models::CacheError),
 }
 
 /// Stable, machine-readable error codes for UIs (`ui/js/api.js` switches on these).
@@ -105,6 +109,8 @@ pub enum ErrorCode {
     Stopped,
     /// A link Island will not open.
     UnsafeLink,
+    /// The model cache refused or failed.
+    Model,
 }
 
 impl Error {
@@ -122,6 +128,7 @@ impl Error {
             Error::UnknownJob(_) => ErrorCode::UnknownJob,
             Error::Stopped => ErrorCode::Stopped,
             Error::UnsafeLink(_) => ErrorCode::UnsafeLink,
+            Error::Model(_) => ErrorCode::Model,
         }
     }
 }

@@ -573,8 +573,9 @@ async fn a_preload_hint_is_fetched_into_the_model_cache_and_the_start_up_preload
     };
     double.preload(&id_of(&agent), &hint).await.unwrap();
     let s = wait_status(&agent, "the hint kept", |s| !s.preload_hints.is_empty()).await;
-    assert_eq!(s.preload_hints[0], hint);
-    wait_log("Preload recommendation: gguf-qwen3.5-4b (demand: 3)").await;
+    assert_eq!(s.preload_hints[0].recommendation, hint);
+    assert_eq!(s.preload_hints[0].demand, 80.0, "the coordinator's score, without job counts per window");
+    wait_log("Preload recommendation: gguf-qwen3.5-4b (demand: 80)").await;
     wait_log("Preloading recommended model: gguf-qwen3.5-4b").await;
     let line = wait_log("Preloaded: gguf-qwen3.5-4b -> ").await;
     assert!(line.contains("Qwen/Qwen3.5-4B-GGUF/main/model.onnx"), "{line}");
@@ -890,7 +891,7 @@ async fn recommendations_are_polled_ordered_by_demand_and_one_bad_entry_drops_on
     let s = wait_status(&agent, "both recommended models cached", |s| s.models.models.len() == 2).await;
     assert!(s.models.models.iter().all(|m| !m.uris.iter().any(|u| u.contains("o/x"))));
     assert_eq!(hf.count("GET", "/o/huge/resolve/main/huge.gguf") + hf.count("GET", "/o/ram/resolve/main/ram.bin"), 0);
-    let slugs: Vec<&str> = s.preload_hints.iter().map(|h| h.workload_slug.as_str()).collect();
+    let slugs: Vec<&str> = s.preload_hints.iter().map(|h| h.recommendation.workload_slug.as_str()).collect();
     assert_eq!(slugs, ["rec-cold", "rec-hot", "rec-huge", "rec-ram"], "the window lists them by demand");
     agent.shutdown(Duration::ZERO).await;
 }

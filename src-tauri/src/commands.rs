@@ -162,3 +162,49 @@ pub fn get_autostart() -> R<bool> {
 pub fn set_autostart(on: bool) -> R<()> {
     autostart()?.set(on).map_err(|e| config_error(e.to_string()))
 }
+
+/// How a pull from the window started.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PullStarted {
+    /// It was already in the cache.
+    Cached,
+    /// Its download is under way (the status shows its bar).
+    Downloading,
+    /// It is in the cache now (downloaded at once, or found under another name).
+    Ready,
+}
+
+/// Starts fetching a model by URI (checked against `sha256` when given) and answers once
+/// its download is under way or it was found cached; a URI that is wrong, a source that does
+/// not answer or a model that does not fit fails here with the reason.
+#[tauri::command]
+pub async fn pull_model(agent: State<'_, AgentHandle>, uri: String, sha256: Option<String>) -> R<PullStarted> {
+    let sha256 = sha256.filter(|s| !s.trim().is_empty());
+    let pull = agent.models().pull(&uri, sha256.as_deref()).await.map_err(island::Error::from)?;
+    let cached = matches!(*pull.state().borrow(), island::models::PullState::Ready(_));
+    match pull.started().await.map_err(island::Error::from)? {
+        island::models::PullState::Ready(_) if cached => Ok(PullStarted::Cached),
+        island::models::PullState::Ready(_) => Ok(PullStarted::Ready),
+        _ => Ok(PullStarted::Downloading),
+    }
+}
+
+/// Stops a model's download (the partial file is kept for a later resume). False when it
+/// was not downloading.
+#[tauri::command]
+pub async fn cancel_model_download(agent: State<'_, AgentHandle>, model: String) -> R<bool> {
+    Ok(agent.models().cancel(&model).await)
+}
+
+/// Removes a cached model (by URI or file).
+#[tauri::command]
+pub async fn evict_model(agent: State<'_, AgentHandle>, model: String) -> R<()> {
+    Ok(agent.models().evict(&model).await.map_err(island::Error::from)?)
+}
+
+/// Pins a cached model, or unpins it: a pinned model is never evicted to make room.
+#[tauri::command]
+pub async fn pin_model(agent: State<'_, AgentHandle>, model: String, pinned: bool) -> R<()> {
+    Ok(agent.models().pin(&model, pinned).await.map_err(island::Error::from)?)
+}

@@ -52,6 +52,10 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::clear_credentials,
         commands::get_autostart,
         commands::set_autostart,
+        commands::pull_model,
+        commands::cancel_model_download,
+        commands::evict_model,
+        commands::pin_model,
     ])
 }
 

@@ -131,7 +131,7 @@ pub(crate) struct Core {
     pub max_message_bytes: usize,
     /// The last minutes of live figures, for the window's charts.
     pub recent: crate::hardware::recent::Recent,
-    pub preload_hints: Vec<PreloadRecommendation>,
+    pub preload_hints: Vec<crate::api::PreloadHint>,
 }
 
 /// The parts of the status worked out from the rest.
@@ -192,10 +192,10 @@ impl Core {
                 let (ram_mb, vram_mb) = self.status.borrow().hardware.tier();
                 let machine = super::preload::Machine { ram_mb, vram_mb };
                 super::preload::recommended(&self.models, &hint, machine, &self.root);
-                self.preload_hints.retain(|h| h.workload_slug != hint.workload_slug);
-                self.preload_hints.insert(0, hint);
+                self.preload_hints.retain(|h| h.recommendation.workload_slug != hint.workload_slug);
+                self.preload_hints.insert(0, hint.into());
                 // Highest demand first; among equals, the newest.
-                self.preload_hints.sort_by(|a, b| b.demand().total_cmp(&a.demand()));
+                self.preload_hints.sort_by(|a, b| b.demand.total_cmp(&a.demand));
                 self.preload_hints.truncate(MAX_PRELOAD_HINTS);
                 self.publish();
             }

@@ -137,14 +137,31 @@ pub struct Status {
     pub recent_workloads: Vec<crate::history::RecentWorkload>,
     /// The owner's asking prices.
     pub pricing: PricingConfig,
-    /// Models the coordinator suggested preloading, newest first (kept for the model cache).
-    pub preload_hints: Vec<PreloadRecommendation>,
+    /// Models the coordinator suggested preloading (pushed and polled), highest demand first.
+    pub preload_hints: Vec<PreloadHint>,
     /// The owner's settings as the settings screens show them (no secrets).
     pub settings: crate::config::SettingsView,
     /// Where the coordinator credentials come from (never the credentials themselves).
     pub credentials: crate::credentials::CredentialsPlace,
     /// What the model cache holds, the downloads under way and the budget.
     pub models: crate::models::ModelCacheView,
+}
+
+/// A preload recommendation as the window lists it: the coordinator's message and the
+/// demand score Island ranks it by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreloadHint {
+    /// What the coordinator sent.
+    #[serde(flatten)]
+    pub recommendation: PreloadRecommendation,
+    /// [`PreloadRecommendation::demand`].
+    pub demand: f64,
+}
+
+impl From<PreloadRecommendation> for PreloadHint {
+    fn from(recommendation: PreloadRecommendation) -> Self {
+        PreloadHint { demand: recommendation.demand(), recommendation }
+    }
 }
 
 impl Status {

@@ -75,7 +75,7 @@ async fn on_cancel(link: &Link, payload: &[u8]) {
 async fn on_preload(link: &Link, payload: &[u8]) {
     match serde_json::from_slice::<PreloadRecommendation>(payload) {
         Ok(hint) => {
-            info!("Preload recommendation: {} (demand: {})", hint.workload_slug, hint.queued_demand.unwrap_or(0));
+            info!("Preload recommendation: {} (demand: {})", hint.workload_slug, hint.demand());
             link.tell(ToAgent::PreloadHint(hint)).await;
         }
         Err(e) => warn!(error = %e, "unreadable preload hint ignored"),

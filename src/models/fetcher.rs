@@ -24,6 +24,8 @@ use crate::config::ModelUri;
 const HEADROOM: u64 = 256 << 20;
 /// Progress reports to the owner are this far apart at least.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+/// The rate a report gives is over this much of the recent past.
+const RATE_WINDOW: Duration = Duration::from_secs(5);
 
 /// Resolve one URI.
 pub(super) struct ResolveJob {
@@ -138,41 +140,66 @@ impl FetchJob {
     }
 }
 
-/// Keeps the latest progress for the owner (sent by [`Reporter::flush`] on a timer, so a
-/// stalled download still shows how far it got) and logs each quarter.
+/// Keeps the latest progress for the owner, sent by [`Reporter::flush`] on a timer with the
+/// rate over the last [`RATE_WINDOW`] (so a stalled download shows how far it got and that
+/// it is not moving), and logs each quarter.
 struct Reporter {
     file: String,
     key: String,
     tx: mpsc::WeakUnboundedSender<Msg>,
-    /// The latest progress, whether it was sent, and the last quarter logged.
-    state: Mutex<(Option<Progress>, bool, u64)>,
+    state: Mutex<Reported>,
+}
+
+#[derive(Default)]
+struct Reported {
+    /// The latest progress from the download.
+    latest: Option<Progress>,
+    /// What was sent last.
+    sent: Option<Progress>,
+    /// The last quarter logged.
+    quarter: u64,
+    /// (when, bytes done) at each flush within the rate window, oldest first.
+    samples: std::collections::VecDeque<(std::time::Instant, u64)>,
 }
 
 impl Reporter {
     fn new(file: String, key: String, tx: mpsc::WeakUnboundedSender<Msg>) -> Reporter {
-        Reporter { file, key, tx, state: Mutex::new((None, true, 0)) }
+        Reporter { file, key, tx, state: Mutex::default() }
     }
 
     fn progress(&self, p: Progress) {
         let mut st = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(total) = p.total.filter(|t| *t > 0) {
             let quarter = (p.done.min(total) * 4 / total).min(3);
-            if quarter > st.2 {
-                st.2 = quarter;
+            if quarter > st.quarter {
+                st.quarter = quarter;
                 info!(model = %self.key, "Download progress: {}%", quarter * 25);
             }
         }
-        (st.0, st.1) = (Some(p), false);
+        st.latest = Some(p);
     }
 
-    /// Sends the latest progress when it has not been sent yet.
+    /// Sends the latest progress, with the recent rate, when either changed.
     fn flush(&self) {
         let mut st = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let (Some(p), false) = (st.0, st.1) {
-            st.1 = true;
-            if let Some(tx) = self.tx.upgrade() {
-                let _ = tx.send(Msg::Progress { file: self.file.clone(), progress: p });
-            }
+        let Some(latest) = st.latest else { return };
+        let now = std::time::Instant::now();
+        st.samples.push_back((now, latest.done));
+        while st.samples.len() > 2 && st.samples.front().is_some_and(|(t, _)| now - *t > RATE_WINDOW) {
+            st.samples.pop_front();
+        }
+        let rate = match (st.samples.front(), st.samples.len()) {
+            (Some(&(t, done)), 2..) => ((latest.done - done) as f64 / (now - t).as_secs_f64().max(1e-3)) as u64,
+            // The first flush: the download's own average so far.
+            _ => latest.rate,
+        };
+        let report = Progress { rate, ..latest };
+        if st.sent == Some(report) {
+            return;
+        }
+        st.sent = Some(report);
+        if let Some(tx) = self.tx.upgrade() {
+            let _ = tx.send(Msg::Progress { file: self.file.clone(), progress: report });
         }
     }
 

@@ -205,6 +205,21 @@ impl Pull {
         self.state.clone()
     }
 
+    /// Waits until its file is known and its download under way, or it is in the cache: what
+    /// the window waits for before it shows the download's bar. The state then.
+    ///
+    /// # Errors
+    /// Why it could not start (a URI the source does not know, a model that does not fit).
+    pub async fn started(&self) -> Result<PullState, CacheError> {
+        let mut state = self.state.clone();
+        let done = state.wait_for(|s| !matches!(s, PullState::Resolving)).await.map(|s| s.clone());
+        match done {
+            Ok(PullState::Failed { error, message }) => Err(error.unwrap_or(CacheError::BadUri(message))),
+            Ok(s) => Ok(s),
+            Err(_) => Err(CacheError::Stopped),
+        }
+    }
+
     /// Waits until it is in the cache (or failed).
     ///
     /// # Errors

@@ -28,6 +28,12 @@ export const setCredentials = (user, password) => invoke("set_credentials", { us
 export const clearCredentials = () => invoke("clear_credentials");
 export const getAutostart = () => invoke("get_autostart");
 export const setAutostart = (on) => invoke("set_autostart", { on });
+// Resolves to "cached" (it was there), "ready" (it is now) or "downloading" (the status
+// carries the download's progress).
+export const pullModel = (uri, sha256) => invoke("pull_model", { uri, sha256: sha256 || null });
+export const cancelModelDownload = (model) => invoke("cancel_model_download", { model });
+export const evictModel = (model) => invoke("evict_model", { model });
+export const pinModel = (model, pinned) => invoke("pin_model", { model, pinned });
 
 // name: "status", "job", "job-output", "logs" (an array of lines), "link", "model-progress",
 // "changed" (island://…)

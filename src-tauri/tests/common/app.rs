@@ -72,6 +72,8 @@ pub struct Launch {
     /// A Docker engine for container Cargos (`DOCKER_HOST`) and the registry entry its
     /// images come from (`[registry].allowed`); none: no engine.
     pub docker: Option<(String, String)>,
+    /// Where `hf://` models come from (`HF_ENDPOINT`); none: nowhere (port 9).
+    pub hf_endpoint: Option<String>,
 }
 
 /// A running app with its WebDriver session, double and home.
@@ -121,7 +123,7 @@ pub async fn launch(how: Launch) -> Session {
         .env("LD_LIBRARY_PATH", nvml)
         .env("FAKE_NVML_GPUS", "2")
         // The start-up preload must not fetch gigabytes from Hugging Face during a test.
-        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .env("HF_ENDPOINT", how.hf_endpoint.as_deref().unwrap_or("http://127.0.0.1:9"))
         .env_remove("ISLAND_NATS_URL")
         .env_remove("ISLAND_API_URL")
         .stdout(Stdio::null())

@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod app;
+/// The Hugging Face layout server the core's model cache tests use.
+#[path = "../../../tests/common/hf_server.rs"]
+pub mod hf_server;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
