@@ -154,15 +154,7 @@ async fn the_agent_sweeps_its_own_leftovers_at_start_and_runs_container_jobs() {
     c.host_id = Some("agent-island-1".into());
     let label = "io.archipelag.island=agent-island-1";
     docker(&s.engine, &["create", "--name", "island-job-crashed", "--label", label, IMAGE]);
-    let runtime = runtime_on(&s.engine.host(), &c, &s.home);
-    runtime.check().await.unwrap();
-    let agent = island::Agent::builder(c)
-        .home(home.home.clone())
-        .hardware(test_hardware())
-        .runtime(std::sync::Arc::new(runtime))
-        .start()
-        .await
-        .unwrap();
+    let agent = agent_on(&s, c, &home).await;
     let names = docker(&s.engine, &["ps", "-a", "--format", "{{.Names}}"]);
     assert!(!names.contains("island-job-crashed"), "removed before the agent took jobs: {names}");
     assert_eq!(agent.status().borrow().runtimes, ["container", "llmcpp"]);
@@ -181,15 +173,7 @@ async fn an_llmcpp_job_gets_its_model_from_the_cache_mounted_read_only() {
     c.host_id = Some("model-island-1".into());
     c.model_cache.hf_endpoint = Some(hf.base_url().parse().unwrap());
     c.preload.enabled = false;
-    let runtime = runtime_on(&s.engine.host(), &c, &s.home);
-    runtime.check().await.unwrap();
-    let agent = island::Agent::builder(c)
-        .home(home.home.clone())
-        .hardware(test_hardware())
-        .runtime(std::sync::Arc::new(runtime))
-        .start()
-        .await
-        .unwrap();
+    let agent = agent_on(&s, c, &home).await;
     assert_eq!(agent.status().borrow().runtimes, ["container", "llmcpp"]);
     let mut events = agent.events();
     let mut with_model = job("llm-1", json!({"mode": "model"}));
@@ -273,4 +257,17 @@ async fn shutdown_removes_a_container_an_abandoned_job_left() {
     s.runtime.shutdown().await;
     assert!(ours(&s.engine).await.is_empty(), "the abandoned job's container is removed");
     assert_eq!(docker(&s.engine, &["ps", "-a", "--format", "{{.Names}}"]), "someone-elses");
+}
+
+/// An agent with `config` whose one runtime is a container runtime on `s`'s engine.
+async fn agent_on(s: &Setup, config: island::config::Config, home: &common::TempHome) -> island::AgentHandle {
+    let runtime = runtime_on(&s.engine.host(), &config, &s.home);
+    runtime.check().await.unwrap();
+    island::Agent::builder(config)
+        .home(home.home.clone())
+        .hardware(test_hardware())
+        .runtime(std::sync::Arc::new(runtime))
+        .start()
+        .await
+        .unwrap()
 }

@@ -60,14 +60,7 @@ async fn a_container_job_shows_its_pull_runs_and_is_cancelled_from_the_window() 
     let allowed = format!("{}/island-test", proxy.host());
     let s = launch(Launch { docker: Some((engine.host(), allowed)), ..Launch::default() }).await;
     let c = &s.c;
-    let host = s
-        .double
-        .wait_for(DEADLINE, |o| match o {
-            Observed::PairingRequested { host_id, .. } => Some(host_id.clone()),
-            _ => None,
-        })
-        .await
-        .expect("a pairing request");
+    let host = s.host_id().await;
     // The engine may answer late on a busy machine; the runtime check asks every 30 s.
     let offered = |h: &serde_json::Value| {
         h["performance_estimates"]["supported_runtimes"].as_array().is_some_and(|r| r.iter().any(|x| x == "container"))

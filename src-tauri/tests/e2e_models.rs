@@ -5,11 +5,9 @@
 
 mod common;
 
-use common::DEADLINE;
 use common::app::{Launch, launch, shot, text, view, wait_until};
 use common::hf_server::HfServer;
 use fantoccini::Locator;
-use island::devnet::Observed;
 use island::models::PreloadRecommendation;
 
 const BIG: &str = "/o/big/resolve/main/big.bin";
@@ -26,14 +24,7 @@ async fn models_are_added_watched_cancelled_pinned_and_evicted_from_the_window()
     hf.file("/o/small/resolve/main/small.bin", vec![2u8; 300_000]);
     let s = launch(Launch { hf_endpoint: Some(hf.base_url()), ..Launch::default() }).await;
     let c = &s.c;
-    let host = s
-        .double
-        .wait_for(DEADLINE, |o| match o {
-            Observed::PairingRequested { host_id, .. } => Some(host_id.clone()),
-            _ => None,
-        })
-        .await
-        .expect("a pairing request");
+    let host = s.host_id().await;
     view(c, "models").await;
     wait_until("the Models view", || async { c.find(Locator::Css("#model-uri")).await.is_ok() }).await;
 

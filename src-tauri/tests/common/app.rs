@@ -159,6 +159,15 @@ pub async fn launch(how: Launch) -> Session {
 }
 
 impl Session {
+    /// The Island's id, from its first pairing request.
+    pub async fn host_id(&self) -> String {
+        let seen = self.double.wait_for(super::DEADLINE, |o| match o {
+            Observed::PairingRequested { host_id, .. } => Some(host_id.clone()),
+            _ => None,
+        });
+        seen.await.expect("a pairing request")
+    }
+
     /// Waits for a heartbeat that `pick` accepts.
     pub async fn heartbeat(&self, what: &str, pick: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
         let seen = self.double.wait_for(Duration::from_secs(30), |o| match o {
