@@ -7,7 +7,7 @@ use common::*;
 
 const SECRET_CONFIG: &str = r#"
 [coordinator]
-nats_url = "tls://island:Pw-NeverShown-42@127.0.0.1:9"
+nats_url = "tls://island:Pw\"Never\\Shown%42é@127.0.0.1:9"
 [model_cache]
 hf_token = "hf_NeverShownToken"
 [agent]
@@ -112,7 +112,8 @@ fn no_secret_reaches_the_terminal_or_the_log_file_even_at_trace_level() {
         assert_eq!(code, Some(0), "{out}");
         assert!(out.contains("tls://island:***@127.0.0.1:9"), "the URL is shown redacted: {out}");
         let log = std::fs::read_to_string(home.dir.path().join("logs/island.log")).unwrap();
-        for secret in ["Pw-NeverShown-42", "hf_NeverShownToken"] {
+        // The password as written, and as a JSON line or `{:?}` would escape it.
+        for secret in ["Pw\"Never\\Shown%42é", "Pw\\\"Never\\\\Shown%42é", "Never", "hf_NeverShownToken"] {
             assert!(!out.contains(secret), "{secret} on the terminal (json={json})");
             assert!(!log.contains(secret), "{secret} in the log file (json={json})");
         }

@@ -3,7 +3,9 @@
 //! in-memory ring of recent lines that UIs receive through the agent's events.
 //!
 //! Every sink passes through [`redact`], which replaces the secrets registered with
-//! [`redact_secrets`] (the NATS password, the HF token) by `***`.
+//! [`redact_secrets`] (the NATS password, the HF token) by `***`, in every form a sink may
+//! write them: as they are, escaped in a JSON string or by `{:?}`, and percent-encoded as in
+//! a URL.
 
 pub mod export;
 mod file;
@@ -28,9 +30,9 @@ static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
 /// Registers secrets that no log line may show from now on.
 pub fn redact_secrets(secrets: impl IntoIterator<Item = String>) {
-    let mut list = SECRETS.write().expect("secret list");
-    for s in secrets {
-        if !s.is_empty() && !list.contains(&s) {
+    let mut list = SECRETS.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for s in secrets.into_iter().filter(|s| !s.is_empty()).flat_map(|s| written_forms(&s)) {
+        if !list.contains(&s) {
             list.push(s);
         }
     }
@@ -38,9 +40,38 @@ pub fn redact_secrets(secrets: impl IntoIterator<Item = String>) {
     list.sort_by_key(|s| std::cmp::Reverse(s.len()));
 }
 
+/// The forms in which a log line may carry `secret`: itself, inside a JSON string (the JSON
+/// log lines), as `{:?}` writes it, and percent-encoded (a URL's user info, as the url crate
+/// and as a strict encoder write it, with upper- and lower-case hex).
+fn written_forms(secret: &str) -> Vec<String> {
+    let json = serde_json::to_string(secret).expect("strings serialize");
+    let debug = format!("{secret:?}");
+    let encode = |upper: bool| -> String {
+        let keep = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+        let hex = |b: u8| if upper { format!("%{b:02X}") } else { format!("%{b:02x}") };
+        secret.bytes().map(|b| if keep(b) { char::from(b).to_string() } else { hex(b) }).collect()
+    };
+    let mut forms = vec![
+        secret.to_string(),
+        json[1..json.len() - 1].to_string(),
+        debug[1..debug.len() - 1].to_string(),
+        encode(true),
+        encode(false),
+    ];
+    if let Ok(mut url) = reqwest::Url::parse("nats://user@host")
+        && url.set_password(Some(secret)).is_ok()
+        && let Some(p) = url.password()
+    {
+        forms.push(p.to_string());
+    }
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
 /// `text` with every registered secret replaced by `***`.
 pub fn redact(text: &str) -> Cow<'_, str> {
-    let list = SECRETS.read().expect("secret list");
+    let list = SECRETS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut out = Cow::Borrowed(text);
     for s in list.iter() {
         if out.contains(s.as_str()) {
@@ -154,5 +185,19 @@ mod tests {
         let mut out = Vec::new();
         RedactingWriter(&mut out).write_all(b"token hunter2-unit\n").unwrap();
         assert_eq!(out, b"token ***\n");
+    }
+
+    #[test]
+    fn a_secret_is_redacted_in_every_form_a_sink_writes_it() {
+        let secret = "Pw\"q\\te%41é-unit";
+        redact_secrets([secret.to_string()]);
+        let json = serde_json::json!({ "message": format!("pw={secret}") }).to_string();
+        assert_eq!(redact(&json), r#"{"message":"pw=***"}"#);
+        assert_eq!(redact(&format!("{secret:?}")), "\"***\"");
+        let mut url = reqwest::Url::parse("nats://island@host:4222").unwrap();
+        url.set_password(Some(secret)).unwrap();
+        assert_eq!(redact(url.as_str()), "nats://island:***@host:4222");
+        assert_eq!(redact("Pw%22q%5cte%2541%c3%a9-unit"), "***", "lower-case hex");
+        assert_eq!(redact(&format!("[{secret}]")), "[***]");
     }
 }
