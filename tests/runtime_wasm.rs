@@ -302,6 +302,27 @@ async fn hashes_are_required_when_the_config_says_so() {
 }
 
 #[tokio::test]
+async fn an_unhashed_module_over_plain_http_from_another_machine_is_refused_unless_allowed() {
+    let f = fixture(quick_config()).await;
+    // From this machine (the fixture's loopback server) it runs, hash or not.
+    let mut local = f.job("local", &wat(ECHO), json!("x"));
+    local.wasm_hash = None;
+    f.run(&local).await.0.expect("loopback is fine");
+    // From elsewhere (TEST-NET-1: nothing answers) it is refused before any request.
+    let mut remote = local.clone();
+    remote.wasm_url = Some("http://192.0.2.1/m.wasm".into());
+    let (result, _) = f.run(&remote).await;
+    assert!(message(&result).contains("is plain http:// and the job names no wasm_hash"), "{result:?}");
+    assert_eq!(f.runtime.stats().downloaded, 1, "only the loopback module was fetched");
+    let mut allowing = quick_config();
+    allowing.wasm.allow_plain_http = true;
+    allowing.wasm.fetch_timeout = Duration::from_millis(300);
+    f.runtime.apply_config(&allowing);
+    let (result, _) = f.run(&remote).await;
+    assert!(message(&result).contains("cannot fetch the module from http://192.0.2.1"), "{result:?}");
+}
+
+#[tokio::test]
 async fn a_real_c_program_built_with_wasi_libc_runs() {
     let f = fixture(quick_config()).await;
     let module = std::fs::read("tests/fixtures/words.wasm").expect("tests/fixtures/build.sh builds it");

@@ -234,6 +234,7 @@ pub(super) const KNOWN: &[(&str, &[&str])] = &[
             "max_module_bytes",
             "fetch_timeout",
             "require_hash",
+            "allow_plain_http",
             "local_dir",
             "max_output_bytes",
             "epoch_tick",

@@ -76,6 +76,10 @@ pub struct WasmConfig {
     pub fetch_timeout: Duration,
     /// Run only WASM jobs that carry a `wasm_hash`.
     pub require_hash: bool,
+    /// Fetch modules that come without a `wasm_hash` over plain `http://` from other
+    /// machines (anyone on the way could swap them); off: such jobs fail, and only `https://`,
+    /// a hash, or this machine's own loopback address will do.
+    pub allow_plain_http: bool,
     /// The one directory `file://` module URLs may point into (for Cargo authors); off when unset.
     pub local_dir: Option<PathBuf>,
     /// Most a Cargo may write to stdout, bytes; a job that writes more fails.
@@ -99,6 +103,7 @@ impl Default for WasmConfig {
             max_module_bytes: Bounded::new(64 << 20).expect("in range"),
             fetch_timeout: Duration::from_secs(60),
             require_hash: false,
+            allow_plain_http: false,
             local_dir: None,
             max_output_bytes: Bounded::new(64 << 20).expect("in range"),
             epoch_tick: Duration::from_millis(10),

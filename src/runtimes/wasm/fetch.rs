@@ -36,6 +36,8 @@ pub struct FetchPolicy {
     pub timeout: Duration,
     /// Refuse jobs without a hash.
     pub require_hash: bool,
+    /// Fetch unhashed modules over plain `http://` from other machines.
+    pub allow_plain_http: bool,
     /// The directory `file://` URLs may point into; none when unset.
     pub local_dir: Option<PathBuf>,
     /// Disk budget of the cache directory, bytes.
@@ -51,6 +53,15 @@ pub struct Fetcher {
     http: std::sync::OnceLock<reqwest::Client>,
     inflight: Mutex<HashMap<String, Arc<OnceCell<Fetched>>>>,
     downloads: AtomicU64,
+}
+
+/// Whether `url` is plain `http://` to another machine (loopback has no one on the way).
+fn plain_http_from_afar(url: &str) -> bool {
+    let Ok(parsed) = reqwest::Url::parse(url) else { return url.starts_with("http://") };
+    let host = parsed.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+    let local =
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    parsed.scheme() == "http" && !local
 }
 
 /// `sha256:ABC…` or `abc…` → `abc…`, checked to be 64 hex digits.
@@ -115,8 +126,15 @@ impl Fetcher {
     pub async fn fetch(&self, url: &str, hash: Option<&str>) -> Result<Fetched, Error> {
         let expected = hash.map(normalize_hash).transpose()?;
         let Some(expected) = expected else {
-            if self.policy().require_hash {
+            let policy = self.policy();
+            if policy.require_hash {
                 return Err(Error::InvalidJob("this Island runs only WASM Cargos with a wasm_hash".into()));
+            }
+            if !policy.allow_plain_http && plain_http_from_afar(url) {
+                return Err(Error::InvalidJob(format!(
+                    "wasm_url \"{url}\" is plain http:// and the job names no wasm_hash, so anyone on the way \
+                     could swap the module; it needs https://, a wasm_hash, or wasm.allow_plain_http = true"
+                )));
             }
             // Without a hash nothing identifies the content: fetch it afresh.
             return self.load(url, None).await;
@@ -236,6 +254,18 @@ impl Fetcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_http_to_other_machines_counts_as_from_afar() {
+        for far in ["http://example.org/m.wasm", "http://10.0.0.2:8080/m.wasm", "HTTP://Example.org/m"] {
+            assert!(plain_http_from_afar(far), "{far}");
+        }
+        for near in
+            ["https://example.org/m", "http://127.0.0.1:9/m", "http://[::1]/m", "http://LocalHost/m", "file:///x"]
+        {
+            assert!(!plain_http_from_afar(near), "{near}");
+        }
+    }
 
     #[test]
     fn hashes_are_normalized_and_checked() {

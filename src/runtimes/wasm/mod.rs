@@ -47,6 +47,7 @@ fn fetch_policy(wasm: &WasmConfig) -> FetchPolicy {
         max_bytes: wasm.max_module_bytes.get(),
         timeout: wasm.fetch_timeout,
         require_hash: wasm.require_hash,
+        allow_plain_http: wasm.allow_plain_http,
         local_dir: wasm.local_dir.clone(),
         cache_budget: wasm.max_cache_mb.get() << 20,
     }
