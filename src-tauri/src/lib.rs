@@ -3,6 +3,7 @@
 //! the core (`commands` forward, `bridge` emits, `tray` renders).
 
 mod bridge;
+mod command_names;
 mod commands;
 pub mod tray;
 
@@ -13,6 +14,8 @@ use island::AgentHandle;
 use island::home::IslandHome;
 use tauri::{AppHandle, Builder, Manager, RunEvent, Runtime, WebviewUrl, WebviewWindowBuilder};
 use tracing::{error, info};
+
+pub use command_names::COMMANDS;
 
 /// Shows the window, creating it when it does not exist: a closed window is destroyed, so
 /// Island in the tray pays for no webview.

@@ -227,3 +227,44 @@ fn a_burst_of_log_lines_reaches_the_window_in_a_few_batches_in_order_and_complet
     assert_eq!(got, expected, "every line, in order, none twice");
     assert!(batches <= LINES / 100, "{batches} deliveries for {LINES} lines");
 }
+
+#[test]
+fn every_command_is_registered_granted_by_name_and_used_by_the_window() {
+    let s = shell();
+    let unknown = s.invoke("no_such_command", json!({})).unwrap_err();
+    assert!(unknown.to_string().contains("not found"), "an unregistered command says so: {unknown}");
+    for name in island_desktop::COMMANDS {
+        // Arguments are missing for most: any answer but "not found" shows the handler has it.
+        if let Err(e) = s.invoke(name, json!({})) {
+            assert!(!e.to_string().contains("not found"), "{name} is not registered: {e}");
+        }
+    }
+    let capability: Value =
+        serde_json::from_str(include_str!("../capabilities/default.json")).expect("the capability file is JSON");
+    let mut granted: Vec<String> = capability["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str()?.strip_prefix("allow-").map(|c| c.replace('-', "_")))
+        .collect();
+    let others: Vec<&Value> = capability["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| !p.as_str().unwrap().starts_with("allow-"))
+        .collect();
+    assert_eq!(
+        others,
+        [&json!("core:event:default"), &json!("core:window:default")],
+        "no plugin beyond events and the window"
+    );
+    let api = include_str!("../../ui/js/api.js");
+    let mut used: Vec<String> =
+        api.split("invoke(\"").skip(1).map(|rest| rest.split('"').next().unwrap().to_string()).collect();
+    let mut listed: Vec<String> = island_desktop::COMMANDS.iter().map(|c| c.to_string()).collect();
+    for v in [&mut granted, &mut used, &mut listed] {
+        v.sort();
+    }
+    assert_eq!(granted, listed, "the capability grants exactly the listed commands");
+    assert_eq!(used, listed, "the window uses every listed command, and no other");
+}

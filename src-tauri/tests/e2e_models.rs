@@ -90,5 +90,16 @@ async fn models_are_added_watched_cancelled_pinned_and_evicted_from_the_window()
     .await;
     common::app::assert_controls_named_and_reachable(c).await;
     shot(c, "models").await;
+
+    // The window may call only what its capability grants: an app command answers, a core
+    // command it was not given is refused.
+    let call = |cmd: &'static str| async move {
+        let script = "const done = arguments[arguments.length - 1]; \
+            window.__TAURI__.core.invoke(arguments[0]).then(() => done('ok'), (e) => done('refused: ' + e));";
+        c.execute_async(script, vec![serde_json::json!(cmd)]).await.unwrap().as_str().unwrap_or_default().to_string()
+    };
+    assert_eq!(call("get_status").await, "ok");
+    let refused = call("plugin:app|version").await;
+    assert!(refused.starts_with("refused: ") && refused.contains("not allowed"), "{refused}");
     let _ = s.c.clone().close().await;
 }
