@@ -79,7 +79,9 @@ fn the_config_file_is_created_private_and_tightened_when_it_holds_a_password() {
         "{:?}",
         loaded.warnings
     );
-    assert!(config::load(&path).unwrap().warnings.is_empty(), "said once, when it was changed");
+    let again = config::load(&path).unwrap().warnings;
+    assert!(!again.iter().any(|w| w.contains("readable by others")), "said once, when it was changed: {again:?}");
+    assert!(again.iter().any(|w| w.contains("island credentials import")), "the password in the URL is: {again:?}");
     // Without a password, the owner's choice of mode stands.
     std::fs::write(&path, "[coordinator]\nnats_url = \"tls://example.org:4222\"\n").unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();

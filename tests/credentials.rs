@@ -105,3 +105,36 @@ fn a_locked_keyring_is_a_clear_error_and_nothing_is_written_anywhere() {
     assert!(!home.dir.path().join("credentials.json").exists(), "no plaintext fallback for a locked keyring");
     assert!(!text.contains("never-stored-77"));
 }
+
+#[test]
+fn import_moves_the_password_out_of_nats_url_keeping_the_files_comments() {
+    let home = temp_home();
+    let config = home.dir.path().join("config.toml");
+    let text = "# my settings\nhost_id = \"import-test\"\n\n[coordinator]\n\
+                nats_url = \"tls://island:Imp-0rt-pw@127.0.0.1:9\" # from the installer\n";
+    std::fs::write(&config, text).unwrap();
+    let check = island(home.dir.path()).args(["config", "check"]).output().unwrap();
+    let said = String::from_utf8_lossy(&check.stderr).to_string() + &String::from_utf8_lossy(&check.stdout);
+    assert!(said.contains("`island credentials import` moves it there"), "the warning says how: {said}");
+    assert!(!said.contains("Imp-0rt-pw"), "{said}");
+    // No session bus here: the private file stands in for the keyring.
+    let import = || {
+        island(home.dir.path())
+            .args(["credentials", "import"])
+            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+            .output()
+            .unwrap()
+    };
+    let out = import();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(said.contains("stored in") && said.contains("coordinator.nats_url is now tls://127.0.0.1:9"), "{said}");
+    let now = std::fs::read_to_string(&config).unwrap();
+    assert!(now.starts_with("# my settings\n"), "{now}");
+    assert!(now.contains("nats_url = \"tls://127.0.0.1:9\" # from the installer"), "{now}");
+    assert!(!now.contains("Imp-0rt-pw"));
+    let stored = std::fs::read_to_string(home.dir.path().join("credentials.json")).unwrap();
+    assert!(stored.contains("Imp-0rt-pw") && stored.contains("island"), "the password moved, not lost");
+    let again = import();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("carries no password: nothing to import"));
+}

@@ -3,6 +3,7 @@
 //! `config init|check` and `identity reset` manage the files in the Island home. Exit codes: 0 done, 1 failed, 2 bad configuration
 //! or usage.
 
+mod credentials;
 mod models;
 mod run;
 mod signals;
@@ -125,6 +126,9 @@ pub enum CredentialsAction {
     },
     /// Remove the stored credentials.
     Clear,
+    /// Move the user and password out of coordinator.nats_url into the OS keyring (or the
+    /// private fallback file), and rewrite the URL without them, keeping the file's comments.
+    Import,
 }
 
 /// `island identity …`
@@ -149,7 +153,7 @@ pub fn main() -> ExitCode {
         Some(Sub::Identity { action: IdentityAction::Reset { yes } }) => identity_reset(&home, yes),
         Some(Sub::Devnet { every }) => run::devnet(every),
         Some(Sub::Hardware { json }) => hardware(&home, &config_path, json),
-        Some(Sub::Credentials { action }) => credentials(&home, &config_path, action),
+        Some(Sub::Credentials { action }) => credentials::run(&home, &config_path, action),
         Some(Sub::Autostart { action }) => autostart(&action),
         Some(Sub::Models { action }) => models::run(&home, &config_path, action),
         Some(Sub::RunWasm { module, input, tier }) => run::run_wasm(&home, &config_path, &module, &input, tier),
@@ -199,67 +203,6 @@ fn config_check(path: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => config_error(&e),
-    }
-}
-
-fn credentials(home: &IslandHome, path: &Path, action: CredentialsAction) -> ExitCode {
-    use crate::credentials::{CredentialStore, Credentials, Stored};
-    let config = match path.exists().then(|| config::load(path)).transpose() {
-        Ok(loaded) => loaded.map(|l| l.config).unwrap_or_default(),
-        Err(e) => return config_error(&e),
-    };
-    // The credentials belong to this Island's id: the config's override, else state.json's.
-    let id = match &config.host_id {
-        Some(id) => id.clone(),
-        None => match StateStore::open(&home.state_file()) {
-            Ok(s) => s.get().host_id.clone(),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-    };
-    let store = CredentialStore::new(home.root(), &id);
-    let result = match action {
-        CredentialsAction::Set { user } => {
-            let password = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-                rpassword::prompt_password(format!("NATS password for {user}: "))
-            } else {
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line).map(|_| line.trim_end_matches(['\r', '\n']).to_string())
-            };
-            let password = match password {
-                Ok(p) if !p.is_empty() => p,
-                Ok(_) => {
-                    eprintln!("error: the password is empty");
-                    return ExitCode::from(2);
-                }
-                Err(e) => {
-                    eprintln!("error: cannot read the password: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let creds = Credentials { user, password: crate::config::Secret::new(password) };
-            store.save(&creds).map(|stored| match stored {
-                Stored::Keyring => println!("Stored in the OS keyring for Island {id}."),
-                Stored::File(f) => {
-                    println!("No OS keyring is available here: stored in {} (readable only by you).", f.display())
-                }
-            })
-        }
-        CredentialsAction::Clear => store.clear().map(|()| println!("Removed the stored credentials.")),
-    };
-    match result {
-        Ok(()) => {
-            if config.coordinator.nats_url.credentials().is_some() {
-                println!("Note: coordinator.nats_url carries a user and password, which take precedence.");
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
     }
 }
 

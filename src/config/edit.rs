@@ -42,6 +42,8 @@ pub enum ConfigEdit {
     SetRegion(String),
     /// `coordinator.nats_url`; a URL without a password keeps the one already in the file.
     SetNatsUrl(String),
+    /// `coordinator.nats_url` without its user and password (once they are stored elsewhere).
+    ForgetNatsCredentials,
     /// `host_controls.max_gpu_temp_c`.
     SetMaxGpuTemp(u64),
     /// `host_controls.pause_on_battery`.
@@ -151,6 +153,12 @@ fn apply(doc: &mut DocumentMut, edit: &ConfigEdit) -> Result<(), ConfigError> {
                 _ => new,
             };
             set(doc, &["coordinator"], "nats_url", Some(new.expose().into()));
+        }
+        ConfigEdit::ForgetNatsCredentials => {
+            let old = doc.get("coordinator").and_then(|c| c.get("nats_url")).and_then(Item::as_str);
+            if let Some(old) = old.and_then(|o| o.parse::<NatsUrl>().ok()) {
+                set(doc, &["coordinator"], "nats_url", Some(old.without_credentials().into()));
+            }
         }
         ConfigEdit::SetMaxGpuTemp(c) => {
             let v = check::<40, 120>("host_controls.max_gpu_temp_c", *c)?;

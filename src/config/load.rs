@@ -31,6 +31,11 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let (mut config, mut warnings) = parse(&text, path)?;
     if config.coordinator.nats_url.credentials().is_some() {
         warnings.extend(keep_private(path));
+        warnings.push(format!(
+            "{}: `coordinator.nats_url` carries the coordinator password; it works, but the OS keyring \
+             keeps it better: `island credentials import` moves it there and takes it out of the file",
+            path.display()
+        ));
     }
     env_overrides(&mut config, |k| std::env::var(k).ok())?;
     validate_overridden(&config)?;
