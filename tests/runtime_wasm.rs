@@ -223,7 +223,7 @@ async fn bad_modules_fail_with_the_reason_and_leave_no_cache_entry() {
     let (result, _) = f.run(&wrong).await;
     assert!(message(&result).contains("module hash mismatch"), "{result:?}");
     let cached: Vec<_> = std::fs::read_dir(f.home.home.root().join("wasm-cache"))
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).filter(|n| n != ".artifact-key").collect())
         .unwrap_or_default();
     assert!(cached.is_empty(), "nothing cached after a mismatch: {cached:?}");
 
@@ -393,4 +393,29 @@ async fn a_restarted_runtime_uses_the_cached_module_and_compiled_artifact() {
     );
     result.unwrap();
     assert_eq!(again.stats(), island::runtimes::wasm::Stats { compiled: 0, downloaded: 0, in_flight: 0 });
+
+    // An artifact someone else wrote (here: one bit of its code changed) is never loaded: the
+    // next runtime compiles the module again and the job still runs.
+    let cache = f.home.home.root().join("wasm-cache");
+    let artifact = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .expect("a compiled artifact on disk");
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(&artifact, &bytes).unwrap();
+    log_hub(); // Listening before the warning can be logged.
+    let third = WasmRuntime::new(&f.home.home, &quick_config()).unwrap();
+    let (tx, mut rx) = mpsc::channel(8);
+    let drain = async { while rx.recv().await.is_some() {} };
+    let (result, ()) = tokio::join!(
+        third.run(&job, CargoIo { cancel: CancellationToken::new(), events: tx, pulls: None, model: None }),
+        drain
+    );
+    result.unwrap();
+    assert_eq!(third.stats().compiled, 1, "compiled again rather than loaded");
+    wait_log("is not sealed with this Island's key").await;
+    assert_ne!(std::fs::read(&artifact).unwrap(), bytes, "a sealed artifact replaced it");
 }

@@ -5,6 +5,7 @@
 //! One engine serves every job; one ticker thread advances its epoch while instances run
 //! ([`ticker`]), and each running store checks its own deadline and cancel token at every tick.
 
+mod artifact;
 mod cache_dir;
 mod exec;
 pub mod fetch;

@@ -1,6 +1,7 @@
 //! Compiled modules, by content hash: in memory for running jobs, and on disk as serialized
-//! wasmtime artifacts (`<sha256>.<engine>.cwasm`) so that a restart does not compile again.
-//! Concurrent jobs for one new module wait for one compilation.
+//! wasmtime artifacts (`<sha256>.<engine>.cwasm`, sealed with this Island's key: see
+//! `artifact.rs`) so that a restart does not compile again. Concurrent jobs for one new
+//! module wait for one compilation.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -12,6 +13,7 @@ use tokio::sync::OnceCell;
 use tracing::{debug, info};
 use wasmtime::{Engine, InstancePre, Linker, Module};
 
+use super::artifact::Seal;
 use super::cache_dir::{evict, touch};
 use super::fetch::Fetched;
 use super::wasi::{Host, fill_unsupported};
@@ -33,6 +35,9 @@ pub struct Modules {
     linker: Linker<Host>,
     dir: PathBuf,
     engine_key: String,
+    /// Seals the artifacts written and checks those read; none: no artifacts on disk (the
+    /// key could not be kept), every module is compiled.
+    seal: Option<Arc<Seal>>,
     /// Disk budget of `dir`, bytes.
     cache_budget: Arc<AtomicU64>,
     compiled: Arc<AtomicU64>,
@@ -49,7 +54,18 @@ impl Modules {
         engine.precompile_compatibility_hash().hash(&mut h);
         let engine_key = format!("{:016x}", h.finish());
         let cache_budget = Arc::new(AtomicU64::new(cache_budget));
-        Modules { engine, linker, dir, engine_key, cache_budget, compiled: Arc::default(), cells: Mutex::default() }
+        let seal = Seal::open(&dir)
+            .map_err(|e| {
+                tracing::warn!(
+                    "cannot keep the key that seals compiled WASM modules in {}: {e}; \
+                                modules are compiled at every start",
+                    dir.display()
+                )
+            })
+            .ok()
+            .map(Arc::new);
+        let compiled = Arc::default();
+        Modules { engine, linker, dir, engine_key, seal, cache_budget, compiled, cells: Mutex::default() }
     }
 
     /// A new disk budget for the compiled artifacts written from now on.
@@ -89,10 +105,11 @@ impl Modules {
 
     async fn prepare(&self, module: Fetched) -> Result<Arc<Prepared>, Error> {
         let (engine, mut linker, compiled) = (self.engine.clone(), self.linker.clone(), self.compiled.clone());
+        let seal = self.seal.clone();
         let artifact = self.dir.join(format!("{}.{}.cwasm", module.sha256, self.engine_key));
         let (dir, budget) = (self.dir.clone(), self.cache_budget.load(Ordering::Relaxed));
         let compiled = tokio::task::spawn_blocking(move || -> Result<Arc<Prepared>, Error> {
-            let module = load_or_compile(&engine, &module, &artifact, &compiled)?;
+            let module = load_or_compile(&engine, &module, (&artifact, seal.as_deref()), &compiled)?;
             evict(&dir, budget, &artifact);
             if module.get_export("_start").and_then(|e| e.func().cloned()).is_none() {
                 return Err(Error::InvalidJob("the module exports no `_start` function".into()));
@@ -112,33 +129,48 @@ impl Modules {
 fn load_or_compile(
     engine: &Engine,
     module: &Fetched,
-    artifact: &std::path::Path,
+    (artifact, seal): (&std::path::Path, Option<&Seal>),
     compiled: &AtomicU64,
 ) -> Result<Module, Error> {
-    if artifact.exists() {
-        // SAFETY: the artifact was written by `Module::serialize` below, atomically, into the
-        // Island's own cache directory, under the module's hash and this engine's
-        // compatibility key; wasmtime still checks that it matches this engine.
-        #[allow(unsafe_code)]
-        match unsafe { Module::deserialize_file(engine, artifact) } {
-            Ok(m) => {
-                debug!(artifact = %artifact.display(), "compiled module from the cache");
-                touch(artifact);
-                return Ok(m);
+    let Some(seal) = seal else { return compile(engine, module, compiled) };
+    if let Ok(sealed) = std::fs::read(artifact) {
+        match seal.unseal(&sealed) {
+            Some(bytes) => {
+                // SAFETY: the tag proves this Island serialized these bytes (`Module::serialize`
+                // below) and nobody changed them since; wasmtime also checks that they match
+                // this engine.
+                #[allow(unsafe_code)]
+                match unsafe { Module::deserialize(engine, bytes) } {
+                    Ok(m) => {
+                        debug!(artifact = %artifact.display(), "compiled module from the cache");
+                        touch(artifact);
+                        return Ok(m);
+                    }
+                    Err(e) => debug!(error = %e, "cached artifact unusable; compiling again"),
+                }
             }
-            Err(e) => debug!(error = %e, "cached artifact unusable; compiling again"),
+            None => tracing::warn!(
+                artifact = %artifact.display(),
+                "a compiled module in the cache is not sealed with this Island's key (written by something \
+                 else, or damaged); it is not loaded, and the module is compiled again"
+            ),
         }
     }
+    let compiled = compile(engine, module, compiled)?;
+    if let Ok(bytes) = compiled.serialize()
+        && let Err(e) = write_atomic(artifact, &seal.seal(&bytes))
+    {
+        debug!(error = %e, "could not keep the compiled module");
+    }
+    Ok(compiled)
+}
+
+fn compile(engine: &Engine, module: &Fetched, compiled: &AtomicU64) -> Result<Module, Error> {
     let started = std::time::Instant::now();
     compiled.fetch_add(1, Ordering::Relaxed);
     let compiled = Module::new(engine, &module.bytes)
         .map_err(|e| Error::InvalidJob(format!("the module is not valid WebAssembly: {}", root_cause(&e))))?;
     info!(sha256 = %module.sha256, elapsed = ?started.elapsed(), "Compiled WASM module");
-    if let Ok(bytes) = compiled.serialize()
-        && let Err(e) = write_atomic(artifact, &bytes)
-    {
-        debug!(error = %e, "could not keep the compiled module");
-    }
     Ok(compiled)
 }
 
