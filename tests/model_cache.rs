@@ -2,7 +2,8 @@
 //! `hf://` repository and file forms (subfolders, revisions), the API's answer kept so a
 //! cached model needs no network, LFS hashes checked, the token kept from other hosts, LRU
 //! eviction that spares pinned and in-use models, one download for two requests, a cancel
-//! that keeps the partial file for a resume, too little disk, a corrupt GGUF.
+//! that keeps the partial file for a resume, too little disk (known before the download, and
+//! a disk that fills during one: a 1 MiB tmpfs), a corrupt GGUF.
 
 mod common;
 
@@ -297,4 +298,55 @@ async fn the_cli_pulls_lists_pins_and_evicts() {
     assert!(ok, "{text}");
     let (ok, text) = tokio::task::block_in_place(|| run(&["models", "pull", "hf://o/missing"]));
     assert!(!ok && text.contains("cannot ask") && text.contains("api/models/o/missing"), "{text}");
+}
+
+/// A small tmpfs, unmounted when dropped.
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    /// A 1 MiB file system (root only); `None` after saying why where that cannot be.
+    fn mount() -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(SmallDisk(dir)),
+            other => {
+                let why = format!("the disk-full download test needs to mount a tmpfs (as root): {other:?}");
+                assert!(!island::devnet::services::in_ci(), "CI runs as root, but {why}");
+                island::devnet::services::say_skipped(&why);
+                None
+            }
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+#[tokio::test]
+async fn a_disk_that_fills_during_a_download_leaves_nothing_behind_and_the_cache_recovers() {
+    let Some(disk) = SmallDisk::mount() else { return };
+    let server = HfServer::start().await;
+    // No size anywhere (no API entry, no length), so only the writes can find the disk full.
+    server.without_length("/o/big/resolve/main/big.bin");
+    server.file("/o/big/resolve/main/big.bin", vec![9u8; 3 << 20]);
+    server.file("/o/small/resolve/main/small.bin", vec![8u8; 100_000]);
+    let cancel = CancellationToken::new();
+    let store =
+        ModelStore::start(settings(&server, disk.0.path(), u64::MAX / 2, None), cancel.clone(), &TaskTracker::new());
+    let c = Cache { store, dir: tempfile::tempdir().unwrap(), cancel };
+    let e = pull(&c, "hf://o/big:big.bin", None).await.unwrap_err();
+    assert!(e.to_string().contains("No space left on device"), "{e}");
+    assert_eq!(names_on_disk(disk.0.path()), [".island-models.lock"], "no partial file kept");
+    assert!(c.store.view().borrow().models.is_empty(), "nothing half-written is listed");
+    // Room again: the next model downloads and is served whole.
+    let small = pull(&c, "hf://o/small:small.bin", None).await.expect("the cache works after a full disk");
+    assert_eq!(small.bytes, 100_000);
+    assert_eq!(std::fs::read(disk.0.path().join(&small.file)).unwrap(), vec![8u8; 100_000]);
 }

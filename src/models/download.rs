@@ -189,7 +189,15 @@ async fn try_once(
     let writer = super::writer::Writer::start(file, have, hasher);
     let streamed = stream(answer, &writer, (have, total), progress, cancel).await;
     // Synced only when whole: a partial file is kept for a resume, not renamed.
-    let written = writer.finish(matches!(streamed, Ok(true))).await.map_err(disk)?;
+    let written = match writer.finish(matches!(streamed, Ok(true))).await {
+        Ok(w) => w,
+        // A full disk: the partial file would only keep it full, and no resume can fit.
+        Err(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+            let _ = tokio::fs::remove_file(part).await;
+            return Err(disk(e));
+        }
+        Err(e) => return Err(disk(e)),
+    };
     streamed?;
     Ok(total.is_none_or(|t| t == written.0).then_some(written))
 }

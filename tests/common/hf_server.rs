@@ -27,6 +27,8 @@ struct State {
     cut_next_after: Option<usize>,
     /// Paths whose answers stop after this many bytes until `release`.
     held: HashMap<String, usize>,
+    /// Paths answered without a length (the end of the connection ends the body).
+    without_length: std::collections::HashSet<String>,
     seen: Vec<Seen>,
 }
 
@@ -65,6 +67,11 @@ impl HfServer {
     /// Serves `body` at `path`.
     pub fn file(&self, path: &str, body: Vec<u8>) {
         self.state.lock().unwrap().files.insert(path.into(), Arc::new(body));
+    }
+
+    /// Answers `path` without saying its length (no `Content-Length`, also to HEAD).
+    pub fn without_length(&self, path: &str) {
+        self.state.lock().unwrap().without_length.insert(path.into());
     }
 
     /// Answers `path` with a redirect to `to`.
@@ -138,14 +145,15 @@ async fn serve(stream: tokio::net::TcpStream, state: Arc<Mutex<State>>, released
         }
     }
     let head_only = method == "HEAD";
-    let (file, redirect, cut, held, wake) = {
+    let (file, redirect, cut, held, wake, without_length) = {
         let mut s = state.lock().unwrap();
         s.seen.push(Seen { method, path: path.clone(), range: range.clone(), authorization });
         let file = s.files.get(&key).cloned();
         let cut = if file.is_some() && !head_only { s.cut_next_after.take() } else { None };
         // Registered under the lock, so a release after this point is not missed.
         let wake = released.clone().notified_owned();
-        (file, s.redirects.get(&key).cloned(), cut, s.held.get(&key).copied(), wake)
+        let without_length = s.without_length.contains(&key);
+        (file, s.redirects.get(&key).cloned(), cut, s.held.get(&key).copied(), wake, without_length)
     };
     let head = |status: &str, extra: &str| format!("HTTP/1.1 {status}\r\nConnection: close\r\n{extra}\r\n");
     if let Some(to) = redirect {
@@ -171,7 +179,7 @@ async fn serve(stream: tokio::net::TcpStream, state: Arc<Mutex<State>>, released
         None => ("200 OK", 0),
     };
     let rest = &body[start..];
-    let mut extra = format!("Content-Length: {}\r\n", rest.len());
+    let mut extra = if without_length { String::new() } else { format!("Content-Length: {}\r\n", rest.len()) };
     if start > 0 {
         extra.push_str(&format!("Content-Range: bytes {start}-{}/{}\r\n", body.len() - 1, body.len()));
     }
