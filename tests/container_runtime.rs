@@ -271,3 +271,31 @@ async fn agent_on(s: &Setup, config: island::config::Config, home: &common::Temp
         .await
         .unwrap()
 }
+
+#[tokio::test]
+async fn an_engine_restarted_mid_job_fails_the_job_cleanly_and_the_next_job_runs() {
+    let Some(mut s) = setup(config()).await else { return };
+    let cancel = CancellationToken::new();
+    let spec = job("restart-1", json!({"mode": "sleep"}));
+    let (tx, mut rx) = mpsc::channel(64);
+    let io = CargoIo { cancel, events: tx, pulls: None, model: None };
+    let running = s.runtime.run(&spec, io);
+    let restart = async {
+        while let Some(e) = rx.recv().await {
+            if e == (CargoEvent::Status { message: "ready".into() }) {
+                s.engine.restart().await.expect("the engine comes back");
+            }
+        }
+    };
+    let (result, ()) = tokio::time::timeout(Duration::from_secs(90), async { tokio::join!(running, restart) })
+        .await
+        .expect("the job ends with the engine's restart, it does not hang");
+    let e = result.expect_err("a job whose container died with the engine never succeeds");
+    assert!(!matches!(e, Error::Cancelled), "{e:?}");
+    s.runtime.refresh().await;
+    let (result, events) =
+        run(&s.runtime, &job("after-restart", json!({"mode": "tokens"})), CancellationToken::new()).await;
+    result.expect("the next job runs on the restarted engine");
+    assert_eq!(tokens(&events), ["héllo ", "wörld €"]);
+    assert!(ours(&s.engine).await.is_empty(), "nothing left: {:?}", ours(&s.engine).await);
+}

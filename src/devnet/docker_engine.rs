@@ -25,35 +25,36 @@ impl DockerEngine {
     /// with the end of its log.
     pub async fn start() -> io::Result<DockerEngine> {
         let dir = tempfile::Builder::new().prefix("island-docker-").tempdir()?;
-        let d = dir.path();
-        let log = std::fs::File::create(d.join("dockerd.log"))?;
-        let sock = format!("unix://{}", d.join("docker.sock").display());
-        let child = Command::new("dockerd")
-            .arg("--data-root")
-            .arg(d.join("data"))
-            .arg("--exec-root")
-            .arg(d.join("exec"))
-            .args(["-H", &sock, "--pidfile"])
-            .arg(d.join("dockerd.pid"))
-            .args(["--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot run dockerd (apt install docker.io): {e}")))?;
+        let child = spawn(dir.path())?;
         let mut engine = DockerEngine { child, dir };
+        engine.wait_ready().await?;
+        Ok(engine)
+    }
+
+    /// Stops the engine as a service restart does (SIGTERM: its containers are killed) and
+    /// starts it again on the same socket and data, waiting until it answers.
+    ///
+    /// # Errors
+    /// As [`DockerEngine::start`].
+    pub async fn restart(&mut self) -> io::Result<()> {
+        super::stop_gracefully(&mut self.child, Duration::from_secs(15));
+        self.child = spawn(self.dir.path())?;
+        self.wait_ready().await
+    }
+
+    async fn wait_ready(&mut self) -> io::Result<()> {
         let end = Instant::now() + START_DEADLINE;
         loop {
             if let crate::runtimes::docker_probe::DockerStatus::Available { .. } =
-                crate::runtimes::docker_probe::probe_at(&engine.host()).await
+                crate::runtimes::docker_probe::probe_at(&self.host()).await
             {
-                return Ok(engine);
+                return Ok(());
             }
-            if let Some(status) = engine.child.try_wait()? {
-                return Err(io::Error::other(format!("dockerd exited ({status}): {}", engine.log_tail())));
+            if let Some(status) = self.child.try_wait()? {
+                return Err(io::Error::other(format!("dockerd exited ({status}): {}", self.log_tail())));
             }
             if Instant::now() > end {
-                return Err(io::Error::other(format!("dockerd did not answer in time: {}", engine.log_tail())));
+                return Err(io::Error::other(format!("dockerd did not answer in time: {}", self.log_tail())));
             }
             // The engine has no readiness signal but its socket: poll it.
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -74,6 +75,25 @@ impl DockerEngine {
         let lines: Vec<&str> = log.lines().rev().take(5).collect();
         lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
     }
+}
+
+/// Runs `dockerd` with its state in `d`, its output appended to `d/dockerd.log`.
+fn spawn(d: &std::path::Path) -> io::Result<Child> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(d.join("dockerd.log"))?;
+    let sock = format!("unix://{}", d.join("docker.sock").display());
+    Command::new("dockerd")
+        .arg("--data-root")
+        .arg(d.join("data"))
+        .arg("--exec-root")
+        .arg(d.join("exec"))
+        .args(["-H", &sock, "--pidfile"])
+        .arg(d.join("dockerd.pid"))
+        .args(["--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot run dockerd (apt install docker.io): {e}")))
 }
 
 impl Drop for DockerEngine {

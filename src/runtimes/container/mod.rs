@@ -58,6 +58,9 @@ pub struct ContainerRuntime {
     warned_unsigned: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Stops the background work (preloads) at shutdown.
     stop: CancellationToken,
+    /// Containers of ended jobs the engine could not remove then (it went away or
+    /// restarted): removed at the next contact. Only these, never a running job's.
+    leftovers: std::sync::Mutex<Vec<String>>,
 }
 
 impl ContainerRuntime {
@@ -97,6 +100,7 @@ impl ContainerRuntime {
             lru: Arc::new(lru::PulledImages::open(home.pulled_images_file())),
             signing: Signing::new(home.signing_keys_file()),
             warned_unsigned: std::sync::Mutex::default(),
+            leftovers: std::sync::Mutex::default(),
             stop: CancellationToken::new(),
         })
     }
@@ -163,6 +167,7 @@ impl ContainerRuntime {
             return Err(Error::Unavailable { kind: RuntimeKind::Container, reason: "Docker is not available".into() });
         };
         let docker = &docker;
+        self.remove_leftovers().await;
         let config = self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let tier = tier_of(job.sandbox_tier.as_deref())?;
         if job.runtime == RuntimeKind::Llmcpp && io.model.is_none() {
@@ -205,7 +210,9 @@ impl ContainerRuntime {
         let island_id = self.island_id.get().map_or("unknown", String::as_str);
         let container = Container::create(docker, island_id, job, (&local.id, io.model.as_deref()), &sandbox).await?;
         let result = container.run(job, io, &sandbox).await;
-        container.remove().await;
+        if let Some(left) = container.remove().await {
+            self.leftovers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(left);
+        }
         result
     }
 
@@ -246,6 +253,20 @@ impl ContainerRuntime {
         tokio::spawn(work.run(config));
     }
 
+    /// Removes the containers of ended jobs that the engine could not remove at the time;
+    /// those it still cannot stay listed for the next try.
+    async fn remove_leftovers(&self) {
+        let Some(docker) = self.client() else { return };
+        let names = std::mem::take(&mut *self.leftovers.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for name in names {
+            if run::remove(&docker, &name).await {
+                info!(container = %name, "Removed the container of an ended job now that the engine answers");
+            } else {
+                self.leftovers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(name);
+            }
+        }
+    }
+
     /// Removes the containers labelled with `island_id`; `why` says in the log whose they are.
     async fn sweep(&self, island_id: &str, why: &str) {
         let Some(docker) = self.client() else { return };
@@ -260,7 +281,7 @@ impl ContainerRuntime {
                 c.names.iter().flatten().next().map_or_else(String::new, |n| n.trim_start_matches('/').to_string());
             let job = c.labels.as_ref().and_then(|l| l.get(JOB_LABEL)).cloned().unwrap_or_default();
             warn!(container = %name, job_id = %job, "removing a container {why}");
-            run::remove(&docker, c.id.as_deref().unwrap_or(&name)).await;
+            let _ = run::remove(&docker, c.id.as_deref().unwrap_or(&name)).await;
         }
     }
 }
@@ -327,12 +348,12 @@ impl Runtime for ContainerRuntime {
         Box::pin(async move {
             let was = self.available();
             // An engine that just came may hold containers a crash of this Island left.
-            if self.check().await.is_ok()
-                && !was
-                && let Some(id) = self.island_id.get()
-            {
-                self.sweep(id, LEFT_BY_A_CRASH).await;
-                self.start_preload();
+            if self.check().await.is_ok() {
+                self.remove_leftovers().await;
+                if !was && let Some(id) = self.island_id.get() {
+                    self.sweep(id, LEFT_BY_A_CRASH).await;
+                    self.start_preload();
+                }
             }
         })
     }

@@ -102,7 +102,7 @@ impl Container {
         let created = match docker.create_container(options(), body.clone()).await {
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {
                 warn!(container = %name, "a container of this job's name was left behind; removing it");
-                remove(docker, &name).await;
+                let _ = remove(docker, &name).await;
                 docker.create_container(options(), body).await
             }
             other => other,
@@ -175,10 +175,11 @@ impl Container {
         }
     }
 
-    /// Kills and removes the container, and waits until the engine has.
-    pub async fn remove(mut self) {
-        remove(&self.docker, &self.name).await;
+    /// Kills and removes the container, and waits until the engine has. Its name when the
+    /// engine could not remove it (gone away, restarting): the caller tries again later.
+    pub async fn remove(mut self) -> Option<String> {
         self.removed = true;
+        (!remove(&self.docker, &self.name).await).then(|| self.name.clone())
     }
 }
 
@@ -192,19 +193,26 @@ impl Drop for Container {
         warn!(container = %self.name, "the container's run ended abnormally; removing the container");
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let (docker, name) = (self.docker.clone(), self.name.clone());
-            rt.spawn(async move { remove(&docker, &name).await });
+            rt.spawn(async move {
+                let _ = remove(&docker, &name).await;
+            });
         }
     }
 }
 
-/// Force-removes a container (killing it), saying so when the engine refuses.
-pub async fn remove(docker: &Docker, name: &str) {
+/// Force-removes a container (killing it), saying so when the engine refuses. True when it
+/// is gone (or was already).
+pub async fn remove(docker: &Docker, name: &str) -> bool {
     let options = RemoveContainerOptionsBuilder::new().force(true).build();
     match docker.remove_container(name, Some(options)).await {
         Ok(()) => debug!(container = %name, "container removed"),
         Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
-        Err(e) => warn!(container = %name, error = %e, "could not remove the container"),
+        Err(e) => {
+            warn!(container = %name, error = %e, "could not remove the container; trying again when the engine answers");
+            return false;
+        }
     }
+    true
 }
 
 fn signal_name(n: i64) -> &'static str {
