@@ -299,3 +299,22 @@ async fn an_engine_restarted_mid_job_fails_the_job_cleanly_and_the_next_job_runs
     assert_eq!(tokens(&events), ["héllo ", "wörld €"]);
     assert!(ours(&s.engine).await.is_empty(), "nothing left: {:?}", ours(&s.engine).await);
 }
+
+#[tokio::test]
+async fn a_cargo_that_ignores_stdin_and_prints_garbage_and_huge_lines_cannot_stall_the_agent() {
+    let Some(s) = setup(config()).await else { return };
+    // Never reads its (large) input; prints invalid UTF-8, a 2 MB line that is no message,
+    // then one token.
+    let script = r#"printf '\377\376\n'; head -c 2000000 /dev/zero | tr '\0' x; echo; printf '{"type":"token","content":"after"}\n'"#;
+    let entry = format!("ENTRYPOINT [\"/bin/sh\", \"-c\", {}]", serde_json::to_string(script).unwrap());
+    build_image_as(&s.engine, "island-test/hostile:local", &[&entry]);
+    let mut spec = job("hostile-1", json!({"filler": "y".repeat(4 << 20)}));
+    spec.container_image = Some("island-test/hostile:local".into());
+    let (result, events) =
+        tokio::time::timeout(Duration::from_secs(60), run(&s.runtime, &spec, CancellationToken::new()))
+            .await
+            .expect("the job ends; nothing stalls");
+    result.expect("a clean exit");
+    assert_eq!(tokens(&events), ["after"], "garbage is skipped, the message after it arrives");
+    assert!(ours(&s.engine).await.is_empty());
+}

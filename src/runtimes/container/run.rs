@@ -115,19 +115,14 @@ impl Container {
     pub async fn run(&self, job: &JobSpec, io: &CargoIo, sandbox: &Sandbox) -> Result<(), Error> {
         let attach = AttachContainerOptionsBuilder::new().stdin(true).stdout(true).stderr(true).stream(true).build();
         let attached = self.docker.attach_container(&self.name, Some(attach)).await.map_err(engine("cannot attach"))?;
-        let (mut output, mut input) = (attached.output, attached.input);
-        // The input as one JSON line, then end of file (protocol §9.1), before the start.
-        let mut line = serde_json::to_vec(&job.input).expect("JSON values serialize");
-        line.push(b'\n');
-        let fed = async {
-            input.write_all(&line).await?;
-            input.shutdown().await
-        };
-        fed.await.map_err(|source| Error::Io { context: "cannot write the job's input".into(), source })?;
-        drop(input);
+        let (mut output, input) = (attached.output, attached.input);
         self.docker.start_container(&self.name, None).await.map_err(engine("cannot start the container"))?;
+        // The input as one JSON line, then end of file (protocol §9.1), fed while the output is
+        // read: a Cargo that never reads a large input, or reads it slowly while it prints,
+        // must not stall the job. A Cargo that exits without reading it ends the feed.
+        let feed = feed(input, &job.input);
         let (mut stdout, mut stderr) = (Stdout::default(), StderrLog::new(job.id.to_string()));
-        let stream = async {
+        let read = async {
             while let Some(frame) = output.next().await {
                 match frame.map_err(engine("the container's output broke off"))? {
                     LogOutput::StdOut { message } => {
@@ -143,6 +138,18 @@ impl Container {
                 let _ = io.events.send(event).await;
             }
             Ok::<(), Error>(())
+        };
+        // The output's end ends the job; an input still being fed then is dropped with it.
+        let stream = async {
+            tokio::pin!(feed);
+            let mut fed = false;
+            tokio::pin!(read);
+            loop {
+                tokio::select! {
+                    () = &mut feed, if !fed => fed = true,
+                    r = &mut read => return r,
+                }
+            }
         };
         let streamed = tokio::select! {
             r = stream => r,
@@ -197,6 +204,19 @@ impl Drop for Container {
                 let _ = remove(&docker, &name).await;
             });
         }
+    }
+}
+
+/// Writes `input` as one JSON line to the container's stdin, then closes it.
+async fn feed(mut stdin: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>, input: &serde_json::Value) {
+    let mut line = serde_json::to_vec(input).expect("JSON values serialize");
+    line.push(b'\n');
+    let fed = async {
+        stdin.write_all(&line).await?;
+        stdin.shutdown().await
+    };
+    if let Err(e) = fed.await {
+        debug!(error = %e, "the container did not take all of its input");
     }
 }
 
