@@ -895,3 +895,72 @@ async fn recommendations_are_polled_ordered_by_demand_and_one_bad_entry_drops_on
     assert_eq!(slugs, ["rec-cold", "rec-hot", "rec-huge", "rec-ram"], "the window lists them by demand");
     agent.shutdown(Duration::ZERO).await;
 }
+
+#[tokio::test]
+async fn two_hundred_jobs_queued_at_once_with_two_slots_all_run_exactly_once() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
+    const JOBS: usize = 200;
+    let double = double().await;
+    let home = temp_home();
+    let mut config = linked_config(&double);
+    config.agent.max_concurrent_jobs = Some(island::config::Bounded::new(2).unwrap());
+    let agent = start_linked(&home, config, TestRuntime::new()).await;
+    let id = id_of(&agent);
+    for i in 0..JOBS {
+        let job = json!({"job_id": format!("load-{i}"), "input": {"tokens": [format!("t{i}")]},
+                         "lease_expires": 0, "runtime_type": "wasm"});
+        double.dispatch(&id, &job).await.unwrap();
+    }
+    let mut ended = std::collections::HashSet::new();
+    let all = double
+        .wait_for(Duration::from_secs(120), |o| {
+            if let Observed::Status(s) = o
+                && s.state.is_final()
+                && s.job_id.starts_with("load-")
+            {
+                ended.insert(s.job_id.clone());
+            }
+            (ended.len() == JOBS).then_some(())
+        })
+        .await;
+    assert!(all.is_some(), "only {} of {JOBS} jobs ended", ended.len());
+    let mut runs = std::collections::HashMap::<String, (usize, usize, usize)>::new();
+    let mut most_running = 0;
+    let mut running = 0i64;
+    for o in double.history() {
+        match o {
+            Observed::Status(s) if s.job_id.starts_with("load-") => {
+                let r = runs.entry(s.job_id.clone()).or_default();
+                match s.state {
+                    JobState::Started => {
+                        r.0 += 1;
+                        running += 1;
+                        most_running = most_running.max(running);
+                    }
+                    JobState::Succeeded => {
+                        r.1 += 1;
+                        running -= 1;
+                    }
+                    JobState::Failed | JobState::Cancelled => r.2 += 1,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    let duplicated = runs.values().filter(|r| r.0 > 1 || r.1 > 1).count();
+    let failed = runs.values().filter(|r| r.2 > 0).count();
+    let succeeded = runs.values().filter(|r| r.1 == 1).count();
+    println!(
+        "load: {JOBS} jobs queued at once, 2 slots: {succeeded} succeeded, {failed} failed, {duplicated} duplicated, \
+         {} lost, at most {most_running} running at once",
+        JOBS - runs.len()
+    );
+    assert_eq!((succeeded, failed, duplicated, runs.len()), (JOBS, 0, 0, JOBS));
+    assert!(most_running <= 2, "the slot limit held: {most_running}");
+    let s = agent.status().borrow().clone();
+    assert_eq!(s.counters.succeeded as usize, JOBS);
+    agent.shutdown(Duration::ZERO).await;
+}
