@@ -318,3 +318,55 @@ async fn a_cargo_that_ignores_stdin_and_prints_garbage_and_huge_lines_cannot_sta
     assert_eq!(tokens(&events), ["after"], "garbage is skipped, the message after it arrives");
     assert!(ours(&s.engine).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_killed_mid_container_job_removes_the_container_and_reports_the_job_at_restart() {
+    use island::devnet::Observed;
+    let Some(s) = setup(config()).await else { return };
+    if !common::needs(&[common::Service::NatsServer]) {
+        return;
+    }
+    let double = island::devnet::CoordinatorDouble::start(Default::default()).await.unwrap();
+    let home = temp_home();
+    std::fs::create_dir_all(home.home.root()).unwrap();
+    std::fs::write(home.home.config_file(), "[registry]\nallowed = [\"docker.io/island-test\"]\n").unwrap();
+    let start = || {
+        let mut cmd = common::island(home.dir.path());
+        cmd.arg("--agent")
+            .env("ISLAND_HOME", home.home.root())
+            .env("DOCKER_HOST", s.engine.host())
+            .env("ISLAND_NATS_URL", double.nats_url());
+        let mut agent = common::Running::spawn(cmd);
+        let line = agent.wait_line("Registered Island ");
+        agent.wait_line("Subscribed to job assignments");
+        (agent, line.rsplit("Registered Island ").next().unwrap().trim().to_string())
+    };
+    let (mut agent, host) = tokio::task::block_in_place(start);
+    let job = json!({"job_id": "killed-1", "input": {"mode": "sleep"}, "lease_expires": 0,
+                     "runtime_type": "container", "container_image": IMAGE});
+    double.dispatch(&host, &job).await.unwrap();
+    let streaming = double.wait_for(Duration::from_secs(60), |o| match o {
+        Observed::Status(st) if st.job_id == "killed-1" && st.state == island::jobs::JobState::Streaming => Some(()),
+        _ => None,
+    });
+    assert!(streaming.await.is_some(), "the container job runs");
+    tokio::task::block_in_place(|| {
+        agent.signal("KILL");
+        agent.wait_exit()
+    });
+    assert_eq!(labelled(&s.engine, &host).await.len(), 1, "the killed agent left its container running");
+    let (mut again, _) = tokio::task::block_in_place(start);
+    assert!(labelled(&s.engine, &host).await.is_empty(), "removed at the restart, before jobs are taken");
+    let failed = double.wait_for(Duration::from_secs(30), |o| match o {
+        Observed::Status(st) if st.job_id == "killed-1" && st.state == island::jobs::JobState::Failed => {
+            st.error.clone()
+        }
+        _ => None,
+    });
+    assert_eq!(failed.await.as_deref(), Some("island restarted while the job ran"));
+    let (code, _) = tokio::task::block_in_place(|| {
+        again.signal("TERM");
+        again.wait_exit()
+    });
+    assert_eq!(code, Some(0));
+}

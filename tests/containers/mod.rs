@@ -114,8 +114,13 @@ pub fn tokens(events: &[CargoEvent]) -> Vec<String> {
 
 /// The containers this Island has on the engine.
 pub async fn ours(engine: &DockerEngine) -> Vec<String> {
+    labelled(engine, ISLAND).await
+}
+
+/// The containers labelled with Island `island`.
+pub async fn labelled(engine: &DockerEngine, island: &str) -> Vec<String> {
     let docker = Docker::connect_with_host(&engine.host()).unwrap();
-    let filters = HashMap::from([("label", vec![format!("io.archipelag.island={ISLAND}")])]);
+    let filters = HashMap::from([("label", vec![format!("io.archipelag.island={island}")])]);
     let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
     let found = docker.list_containers(Some(options)).await.unwrap();
     found.into_iter().flat_map(|c| c.names.unwrap_or_default()).collect()
