@@ -341,7 +341,7 @@ async fn an_agent_killed_mid_container_job_removes_the_container_and_reports_the
         agent.wait_line("Subscribed to job assignments");
         (agent, line.rsplit("Registered Island ").next().unwrap().trim().to_string())
     };
-    let (mut agent, host) = tokio::task::block_in_place(start);
+    let (agent, host) = tokio::task::block_in_place(start);
     let job = json!({"job_id": "killed-1", "input": {"mode": "sleep"}, "lease_expires": 0,
                      "runtime_type": "container", "container_image": IMAGE});
     double.dispatch(&host, &job).await.unwrap();
@@ -355,7 +355,7 @@ async fn an_agent_killed_mid_container_job_removes_the_container_and_reports_the
         agent.wait_exit()
     });
     assert_eq!(labelled(&s.engine, &host).await.len(), 1, "the killed agent left its container running");
-    let (mut again, _) = tokio::task::block_in_place(start);
+    let (again, _) = tokio::task::block_in_place(start);
     assert!(labelled(&s.engine, &host).await.is_empty(), "removed at the restart, before jobs are taken");
     let failed = double.wait_for(Duration::from_secs(30), |o| match o {
         Observed::Status(st) if st.job_id == "killed-1" && st.state == island::jobs::JobState::Failed => {

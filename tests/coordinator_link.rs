@@ -964,3 +964,51 @@ async fn two_hundred_jobs_queued_at_once_with_two_slots_all_run_exactly_once() {
     assert_eq!(s.counters.succeeded as usize, JOBS);
     agent.shutdown(Duration::ZERO).await;
 }
+
+#[tokio::test]
+async fn three_server_restarts_mid_job_lose_and_double_nothing_and_the_island_registers_again() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
+    const ROUNDS: usize = 3;
+    let double = double().await;
+    let home = temp_home();
+    let runtime = TestRuntime::new();
+    let agent = start_linked(&home, linked_config(&double), runtime.clone()).await;
+    let id = id_of(&agent);
+    let registered = |d: &CoordinatorDouble| {
+        d.history().iter().filter(|o| matches!(o, Observed::Registered(v) if v["host_id"] == id.as_str())).count()
+    };
+    for round in 0..ROUNDS {
+        let name = format!("restart-{round}");
+        runtime.rearm();
+        let before: Vec<String> = (0..20).map(|i| format!("b{i} ")).collect();
+        let after: Vec<String> = (0..20).map(|i| format!("a{i} ")).collect();
+        let job = json!({"job_id": name, "input": {"tokens": before, "hold": true, "tokens_after": after},
+                         "lease_expires": 0, "runtime_type": "wasm"});
+        let registrations = registered(&double);
+        double.dispatch(&id, &job).await.unwrap();
+        seen(&double, "output before the restart", |o| {
+            matches!(o, Observed::Output(out) if out.job_id == name && out.seq == 20).then_some(())
+        })
+        .await;
+        double.stop_server();
+        wait_status(&agent, "disconnected", |s| s.link.state == LinkState::Disconnected).await;
+        runtime.release();
+        wait_status(&agent, "the job done locally", |s| s.counters.succeeded as usize == round + 1).await;
+        double.restart_server().unwrap();
+        let end = seen(&double, "the final state after the restart", |o| match o {
+            Observed::Status(s) if s.job_id == name && s.state.is_final() => Some(s.state),
+            _ => None,
+        });
+        assert_eq!(end.await, JobState::Succeeded);
+        seen(&double, "a registration after the restart", |_| (registered(&double) > registrations).then_some(()))
+            .await;
+        let (states, outputs) = job_trace(&double, &name);
+        assert_eq!(states, [JobState::Started, JobState::Streaming, JobState::Succeeded], "{name}");
+        let seqs: Vec<u64> = outputs.iter().map(|o| o.0).collect();
+        assert_eq!(seqs, (1..=41).collect::<Vec<_>>(), "{name}: every chunk once, in order");
+    }
+    println!("faults: {ROUNDS} nats-server restarts mid-job; jobs run: {ROUNDS}; messages lost: 0; duplicated: 0");
+    agent.shutdown(Duration::ZERO).await;
+}

@@ -52,6 +52,11 @@ impl TestRuntime {
     pub fn new() -> Arc<Self> {
         Arc::new(TestRuntime { release: watch::channel(false).0 })
     }
+    /// Holding jobs from now on wait again (until the next [`TestRuntime::release`]).
+    pub fn rearm(&self) {
+        self.release.send_replace(false);
+    }
+
     /// Lets every holding job (now and later) go on.
     pub fn release(&self) {
         self.release.send_replace(true);
