@@ -46,6 +46,14 @@ pub fn inspect(path: &Path) -> Result<GgufInfo, String> {
     Ok(info)
 }
 
+/// Reads and checks a GGUF header held in memory (the fuzz target's entry).
+///
+/// # Errors
+/// Why it is not a usable GGUF header.
+pub fn inspect_bytes(bytes: &[u8]) -> Result<GgufInfo, String> {
+    read_header(&mut io::Cursor::new(bytes), bytes.len() as u64).map_err(|e| e.to_string())
+}
+
 fn bad(why: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, why.into())
 }
