@@ -26,17 +26,6 @@ fn sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// The API entry of `repo` listing `files` (name, body) with their sizes and LFS hashes.
-fn api(server: &HfServer, repo: &str, files: &[(&str, &[u8])]) {
-    let siblings: Vec<_> = files
-        .iter()
-        .map(|(n, b)| serde_json::json!({"rfilename": n, "size": b.len(), "lfs": {"sha256": sha(b), "size": b.len()}}))
-        .chain([serde_json::json!({"rfilename": "README.md"})])
-        .collect();
-    let body = serde_json::to_vec(&serde_json::json!({ "id": repo, "siblings": siblings })).unwrap();
-    server.file(&format!("/api/models/{repo}"), body);
-}
-
 struct Cache {
     store: ModelStore,
     dir: tempfile::TempDir,
@@ -90,7 +79,7 @@ fn names_on_disk(dir: &std::path::Path) -> Vec<String> {
 async fn a_repository_uri_fetches_its_best_file_once_and_then_needs_no_network() {
     let server = HfServer::start().await;
     let (best, other) = (gguf("best"), gguf("other"));
-    api(&server, "o/r", &[("m.Q8_0.gguf", &other), ("m.Q4_K_M.gguf", &best)]);
+    server.repo("o/r", &[("m.Q8_0.gguf", &other), ("m.Q4_K_M.gguf", &best)]);
     server.file("/o/r/resolve/main/m.Q4_K_M.gguf", best.clone());
     let c = cache(&server, 1 << 30, None);
     let m = pull(&c, "hf://o/r", None).await.unwrap();
@@ -111,7 +100,7 @@ async fn a_repository_uri_fetches_its_best_file_once_and_then_needs_no_network()
 async fn a_file_in_a_subfolder_at_a_revision_lands_under_that_revision() {
     let server = HfServer::start().await;
     let onnx = b"onnx model bytes".repeat(100);
-    api(&server, "o/r", &[("onnx/model.onnx", &onnx)]);
+    server.repo("o/r", &[("onnx/model.onnx", &onnx)]);
     server.file("/api/models/o/r/revision/v1", b"not json".to_vec());
     server.file("/o/r/resolve/v1/onnx/model.onnx", onnx.clone());
     let c = cache(&server, 1 << 30, None);
@@ -125,7 +114,7 @@ async fn a_file_in_a_subfolder_at_a_revision_lands_under_that_revision() {
 async fn a_file_that_does_not_match_its_lfs_hash_is_refused_and_nothing_is_left() {
     let server = HfServer::start().await;
     let real = gguf("real");
-    api(&server, "o/r", &[("m.gguf", &real)]);
+    server.repo("o/r", &[("m.gguf", &real)]);
     server.file("/o/r/resolve/main/m.gguf", gguf("tampered"));
     let c = cache(&server, 1 << 30, None);
     let e = pull(&c, "hf://o/r:m.gguf", None).await.unwrap_err();
@@ -158,7 +147,7 @@ async fn a_corrupt_gguf_is_rejected_and_removed() {
 async fn the_token_goes_to_the_hugging_face_endpoint_and_to_no_other_host() {
     let (hf, other) = (HfServer::start().await, HfServer::start().await);
     let body = gguf("m");
-    api(&hf, "o/r", &[("m.gguf", &body)]);
+    hf.repo("o/r", &[("m.gguf", &body)]);
     hf.file("/o/r/resolve/main/m.gguf", body.clone());
     other.file("/x/m.gguf", body.clone());
     let c = cache(&hf, 1 << 30, Some("hf_secret"));
@@ -280,7 +269,7 @@ async fn a_second_island_on_the_same_cache_is_refused_and_a_bad_uri_names_its_pa
 async fn the_cli_pulls_lists_pins_and_evicts() {
     let server = HfServer::start().await;
     let body = gguf("cli");
-    api(&server, "o/cli", &[("cli.Q4_K_M.gguf", &body)]);
+    server.repo("o/cli", &[("cli.Q4_K_M.gguf", &body)]);
     server.file("/o/cli/resolve/main/cli.Q4_K_M.gguf", body.clone());
     let home = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {

@@ -3,6 +3,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() -> std::process::ExitCode {
+    island::logs::install_panic_hook();
     if std::env::args().any(|a| a == "--agent") {
         return island::cli::main();
     }

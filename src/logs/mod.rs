@@ -9,6 +9,7 @@
 
 pub mod export;
 mod file;
+mod panic;
 mod ring;
 
 use std::borrow::Cow;
@@ -16,12 +17,14 @@ use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::RwLock;
 
+use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 pub use file::RotatingFile;
+pub use panic::{PANIC_TARGET, install_panic_hook};
 pub use ring::LogHub;
 
 use crate::config::types::REDACTED;
@@ -79,6 +82,21 @@ pub fn redact(text: &str) -> Cow<'_, str> {
         }
     }
     out
+}
+
+/// Like [`redact`], but `None` instead of waiting when the secrets are being registered
+/// right now (a panic hook must not wait on a lock its own thread may hold).
+fn try_redact(text: &str) -> Option<String> {
+    let list = match SECRETS.try_read() {
+        Ok(list) => list,
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return None,
+    };
+    let mut out = text.to_string();
+    for s in list.iter() {
+        out = out.replace(s.as_str(), REDACTED);
+    }
+    Some(out)
 }
 
 /// How logging is set up.
@@ -140,8 +158,10 @@ pub fn init(opts: &LogOptions) -> io::Result<LogHub> {
         }
         None => None,
     };
+    // Panic reports are on standard error already (see `panic`).
+    let not_panics = tracing_subscriber::filter::filter_fn(|m| m.target() != PANIC_TARGET);
     let _ = tracing_subscriber::registry()
-        .with(stdout.with_filter(filter()))
+        .with(stdout.with_filter(filter().and(not_panics)))
         .with(file.with_filter(filter()))
         .with(hub.layer().with_filter(filter()))
         .try_init();

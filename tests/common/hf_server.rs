@@ -69,6 +69,19 @@ impl HfServer {
         self.state.lock().unwrap().files.insert(path.into(), Arc::new(body));
     }
 
+    /// Serves the API entry of `repo` listing `files` (name, body) with their sizes and LFS
+    /// hashes, and a README that is not a model, as `api/models/<repo>` answers.
+    pub fn repo(&self, repo: &str, files: &[(&str, &[u8])]) {
+        use sha2::{Digest, Sha256};
+        let entry = |(n, b): &(&str, &[u8])| {
+            let sha = hex::encode(Sha256::digest(b));
+            serde_json::json!({"rfilename": n, "size": b.len(), "lfs": {"sha256": sha, "size": b.len()}})
+        };
+        let siblings: Vec<_> = files.iter().map(entry).chain([serde_json::json!({"rfilename": "README.md"})]).collect();
+        let body = serde_json::to_vec(&serde_json::json!({ "id": repo, "siblings": siblings })).unwrap();
+        self.file(&format!("/api/models/{repo}"), body);
+    }
+
     /// Answers `path` without saying its length (no `Content-Length`, also to HEAD).
     pub fn without_length(&self, path: &str) {
         self.state.lock().unwrap().without_length.insert(path.into());
