@@ -70,6 +70,58 @@ fn write_replacing(path: &Path, bytes: &[u8], durable: bool, private: bool) -> i
     result
 }
 
+/// Removes the temporary files that [`write_atomic`] and its kin leave when their process is
+/// killed between writing and renaming (`.<name>.tmp-<pid>` of a process that is gone), in
+/// `dir` and the folders below it down to `depth` levels; returns the paths removed. The
+/// owning process checks its pid, so a CLI command writing the same home at that moment
+/// keeps its file; where liveness cannot be checked, only files an hour old go.
+pub fn remove_stale_temps(dir: &Path, depth: usize) -> Vec<std::path::PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else { return removed };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else { continue };
+        if kind.is_dir() && depth > 0 {
+            removed.extend(remove_stale_temps(&path, depth - 1));
+        } else if kind.is_file()
+            && temp_owner(&entry.file_name().to_string_lossy()).is_some_and(|pid| gone(pid, &path))
+            && fs::remove_file(&path).is_ok()
+        {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
+/// The pid in a temporary file's name (`.<name>.tmp-<pid>`), if it is one.
+fn temp_owner(name: &str) -> Option<u32> {
+    let (head, pid) = name.rsplit_once(".tmp-")?;
+    (name.starts_with('.') && head.len() > 1).then_some(())?;
+    pid.parse().ok()
+}
+
+/// Whether the process that wrote a temporary file is gone.
+fn gone(pid: u32, path: &Path) -> bool {
+    if pid == std::process::id() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        let _ = path;
+        // Signal 0 only asks whether the process exists; ESRCH means it does not.
+        match rustix::process::Pid::from_raw(pid as i32) {
+            Some(p) => rustix::process::test_kill_process(p) == Err(rustix::io::Errno::SRCH),
+            None => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        let age = fs::metadata(path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+        age.is_some_and(|a| a > std::time::Duration::from_secs(3600))
+    }
+}
+
 /// Syncs a directory so that a rename inside it survives a power cut. Best effort: some
 /// platforms (Windows) cannot open directories, and the data itself is already synced.
 fn sync_dir(dir: &Path) {
@@ -137,5 +189,34 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"two");
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "only the target file remains: {names:?}");
+    }
+
+    #[test]
+    fn stale_temp_files_of_dead_processes_are_removed_and_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let sub = dir.path().join("wasm-cache");
+        fs::create_dir_all(&sub).unwrap();
+        let stale = [dir.path().join(format!(".state.json.tmp-{dead}")), sub.join(format!(".m.cwasm.tmp-{dead}"))];
+        let kept = [
+            dir.path().join(format!(".config.toml.tmp-{}", std::process::id())),
+            dir.path().join("state.json"),
+            dir.path().join(format!("notes.tmp-{dead}")),
+            dir.path().join(".x.tmp-abc"),
+        ];
+        for p in stale.iter().chain(&kept) {
+            fs::write(p, b"x").unwrap();
+        }
+        let mut removed = remove_stale_temps(dir.path(), 1);
+        removed.sort();
+        let mut expected = stale.to_vec();
+        expected.sort();
+        assert_eq!(removed, expected);
+        assert!(kept.iter().all(|p| p.exists()));
+        let deeper = sub.join(format!(".y.tmp-{dead}"));
+        fs::write(&deeper, b"x").unwrap();
+        assert!(remove_stale_temps(dir.path(), 0).is_empty(), "depth 0 stays in the folder itself");
     }
 }

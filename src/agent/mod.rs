@@ -110,6 +110,22 @@ impl AgentBuilder {
         self
     }
 
+    /// Removes what writes cut off by a crash left (see [`crate::fsutil::remove_stale_temps`]):
+    /// in the home, and in the model cache and the config file's folder where they lie
+    /// elsewhere. Called with the home lock held, so no other agent is writing.
+    fn remove_stale_temps(&self) {
+        let root = self.home.root();
+        let cache = self.config.model_cache.cache_dir.clone();
+        let config_dir = self.config_path.as_deref().and_then(std::path::Path::parent).map(|p| p.to_path_buf());
+        let mut removed = crate::fsutil::remove_stale_temps(root, 2);
+        for dir in [cache, config_dir].into_iter().flatten().filter(|d| !d.starts_with(root)) {
+            removed.extend(crate::fsutil::remove_stale_temps(&dir, 0));
+        }
+        for path in &removed {
+            info!(path = %path.display(), "removed a temporary file that an interrupted write left");
+        }
+    }
+
     /// Takes the home lock, opens the identity and the journal, detects the hardware and
     /// spawns the agent task.
     ///
@@ -118,6 +134,7 @@ impl AgentBuilder {
     /// corrupt identity, [`Error::Home`] when the home cannot be used.
     pub async fn start(self) -> Result<AgentHandle> {
         let lock = self.home.lock()?;
+        self.remove_stale_temps();
         let state = StateStore::open(&self.home.state_file())?;
         let (journal, warning) = Journal::open(&self.home.journal_file())?;
         let (history, history_warning) = crate::history::History::open(&self.home.history_file())?;

@@ -171,6 +171,18 @@ impl CoordinatorDouble {
         Ok(())
     }
 
+    /// What the `JOBS` stream still holds for an Island's consumer: jobs delivered but not
+    /// acknowledged, and deliveries that were repeats. Both 0 mean no job will be offered again.
+    ///
+    /// # Errors
+    /// When the stream or the consumer is missing.
+    pub async fn unacked_jobs(&self, host_id: &str) -> Result<(usize, u64), async_nats::Error> {
+        let stream = self.js.get_stream(subjects::JOBS_STREAM).await?;
+        let mut consumer: consumer::PullConsumer = stream.get_consumer(&subjects::consumer(host_id)).await?;
+        let info = consumer.info().await?;
+        Ok((info.num_ack_pending, info.num_redelivered as u64))
+    }
+
     /// Publishes a job to `host.<id>.jobs` (into the stream when there is one).
     ///
     /// # Errors
