@@ -41,6 +41,7 @@ pub mod logs;
 pub mod models;
 pub mod pricing;
 pub mod runtimes;
+pub mod service;
 pub mod startup;
 pub mod state;
 pub(crate) mod tasks;

@@ -238,9 +238,10 @@ fn hardware_prints_what_was_detected() {
 }
 
 #[test]
-fn autostart_entry_appears_and_disappears() {
+fn the_agents_login_entry_appears_and_disappears_beside_the_desktops() {
     let home = temp_home();
-    let entry = home.dir.path().join(".config/autostart/Island.desktop");
+    let dir = home.dir.path().join(".config/autostart");
+    let entry = dir.join("Island Agent.desktop");
     let run = |action: &str| {
         let out = island(home.dir.path()).args(["autostart", action]).output().unwrap();
         assert!(out.status.success(), "{out:?}");
@@ -251,9 +252,17 @@ fn autostart_entry_appears_and_disappears() {
     if cfg!(target_os = "linux") {
         let text = std::fs::read_to_string(&entry).expect("the XDG autostart entry");
         assert!(text.contains("--agent") && text.contains("island"), "{text}");
+        // The desktop app's own entry is another file: neither overwrites the other, and the
+        // agent's status says that both are on.
+        std::fs::write(dir.join("Island.desktop"), "[Desktop Entry]\nExec=island-desktop --hidden\n").unwrap();
+        let both = run("status");
+        assert!(both.starts_with("on\nNote: the desktop app starts at login too"), "{both}");
     }
-    assert_eq!(run("status"), "on");
+    assert!(run("status").starts_with("on"));
     run("off");
     assert!(!entry.exists());
-    assert_eq!(run("status"), "off");
+    assert_eq!(run("status").lines().next(), Some("off"));
+    if cfg!(target_os = "linux") {
+        assert!(dir.join("Island.desktop").exists(), "the desktop's entry is left alone");
+    }
 }

@@ -146,21 +146,33 @@ pub async fn clear_credentials(agent: State<'_, AgentHandle>) -> R<()> {
     Ok(agent.send(Command::ClearCredentials).await?)
 }
 
-fn autostart() -> Result<island::autostart::AutoStart, UiError> {
+fn autostart(entry: island::autostart::Entry) -> Result<island::autostart::AutoStart, UiError> {
     let exe = std::env::current_exe().map_err(|e| config_error(e.to_string()))?;
-    island::autostart::AutoStart::new(&exe, &["--hidden"]).map_err(|e| config_error(e.to_string()))
+    island::autostart::AutoStart::new(entry, &exe).map_err(|e| config_error(e.to_string()))
 }
 
-/// Whether Island starts (hidden, in the tray) at login.
+/// What starts at login: this app (hidden, in the tray), and the headless agent, which has
+/// an entry of its own (`island autostart on`); the window warns when both are on.
+#[derive(Debug, Serialize)]
+pub struct LoginEntries {
+    /// The desktop app's entry.
+    pub desktop: bool,
+    /// The headless agent's entry.
+    pub agent: bool,
+}
+
+/// Which login entries are on.
 #[tauri::command]
-pub fn get_autostart() -> R<bool> {
-    autostart()?.is_enabled().map_err(|e| config_error(e.to_string()))
+pub fn get_autostart() -> R<LoginEntries> {
+    use island::autostart::Entry;
+    let on = |entry| autostart(entry)?.is_enabled().map_err(|e| config_error(e.to_string()));
+    Ok(LoginEntries { desktop: on(Entry::Desktop)?, agent: on(Entry::Agent)? })
 }
 
-/// Start at login, or not.
+/// Start the desktop app at login, or not.
 #[tauri::command]
 pub fn set_autostart(on: bool) -> R<()> {
-    autostart()?.set(on).map_err(|e| config_error(e.to_string()))
+    autostart(island::autostart::Entry::Desktop)?.set(on).map_err(|e| config_error(e.to_string()))
 }
 
 /// How a pull from the window started.

@@ -181,6 +181,11 @@ async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
     }
     assert!(points >= 10, "{points} points in the CPU chart right after the window opened");
 
+    // The headless agent's login entry (as `island autostart on` writes it), for Settings to
+    // tell apart from the app's own.
+    let autostart = s.home.path().join(".config/autostart");
+    std::fs::create_dir_all(&autostart).unwrap();
+    std::fs::write(autostart.join("Island Agent.desktop"), "[Desktop Entry]\nExec=island --agent\n").unwrap();
     for name in ["models", "settings"] {
         view(c, name).await;
         let shown = format!("nav button[data-view='{name}'][aria-current='page']");
@@ -199,6 +204,21 @@ async fn the_app_pairs_logs_prices_gpus_pauses_and_shows_every_view() {
                 text(c, "#docker-state").await.is_some_and(|t| t.contains("Docker"))
             })
             .await;
+            wait_until("the agent's login entry, said", || async {
+                text(c, "#login-agent").await.is_some_and(|t| t.contains("headless agent starts at login instead"))
+            })
+            .await;
+            s.click("input[aria-label='Start at login']").await;
+            let entry = autostart.join("Island.desktop");
+            wait_until("the app's own login entry", || async {
+                std::fs::read_to_string(&entry).is_ok_and(|t| t.contains("--hidden"))
+            })
+            .await;
+            wait_until("both entries, said", || async {
+                text(c, "#login-both").await.is_some_and(|t| t.contains("Only one Island runs at a time"))
+            })
+            .await;
+            assert!(autostart.join("Island Agent.desktop").exists(), "the agent's entry is left alone");
             let place = text(c, "#credentials-place").await.unwrap_or_default();
             assert!(place.contains("No credentials stored"), "{place}");
             // The test sets the coordinator through ISLAND_NATS_URL, and the form says so.

@@ -1,11 +1,13 @@
 //! The `island` command line: `--agent` runs the agent headless; `devnet` runs it against a
 //! local coordinator; `run-wasm` runs one Cargo; `models` manages the model cache;
-//! `config init|check` and `identity reset` manage the files in the Island home. Exit codes: 0 done, 1 failed, 2 bad configuration
+//! `config init|check` and `identity reset` manage the files in the Island home; `autostart`
+//! and `service` start the headless agent at login. Exit codes: 0 done, 1 failed, 2 bad configuration
 //! or usage.
 
 mod credentials;
 mod models;
 mod run;
+mod service;
 mod signals;
 
 use std::path::{Path, PathBuf};
@@ -67,6 +69,13 @@ pub enum Sub {
         /// on, off or status.
         #[arg(value_parser = ["on", "off", "status"])]
         action: String,
+    },
+    /// Run the headless agent as a service (systemd user unit, launchd agent or scheduled
+    /// task) that starts at login and restarts after a failure.
+    Service {
+        /// install, uninstall or status.
+        #[command(subcommand)]
+        action: service::ServiceAction,
     },
     /// Show the hardware Island detects, the GPUs it shares and their live figures.
     Hardware {
@@ -154,7 +163,8 @@ pub fn main() -> ExitCode {
         Some(Sub::Devnet { every }) => run::devnet(every),
         Some(Sub::Hardware { json }) => hardware(&home, &config_path, json),
         Some(Sub::Credentials { action }) => credentials::run(&home, &config_path, action),
-        Some(Sub::Autostart { action }) => autostart(&action),
+        Some(Sub::Autostart { action }) => service::autostart(&action),
+        Some(Sub::Service { action }) => service::run(&home, &config_path, action),
         Some(Sub::Models { action }) => models::run(&home, &config_path, action),
         Some(Sub::RunWasm { module, input, tier }) => run::run_wasm(&home, &config_path, &module, &input, tier),
         Some(Sub::RunContainer { image, input, tier }) => run::run_container(&home, &config_path, &image, &input, tier),
@@ -203,31 +213,6 @@ fn config_check(path: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => config_error(&e),
-    }
-}
-
-fn autostart(action: &str) -> ExitCode {
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("error: cannot tell where this program is: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = crate::autostart::AutoStart::new(&exe, &["--agent"]).and_then(|a| match action {
-        "on" => a.set(true).map(|()| "Island will start at login (headless agent)."),
-        "off" => a.set(false).map(|()| "Island will not start at login."),
-        _ => a.is_enabled().map(|on| if on { "on" } else { "off" }),
-    });
-    match result {
-        Ok(msg) => {
-            println!("{msg}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
     }
 }
 

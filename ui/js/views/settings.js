@@ -89,9 +89,24 @@ function docker(store) {
 
 export default function settings(main, store) {
   const auto = h("input", { type: "checkbox", "aria-label": "Start at login" });
-  api.getAutostart().then((on) => (auto.checked = on)).catch(() => (auto.disabled = true));
-  auto.addEventListener("change", () => api.setAutostart(auto.checked).catch((e) => toast(e.message)));
-  const login = card("Start at login", h("label", {}, auto, " Start Island hidden in the tray when I log in"));
+  // The headless agent has a login entry of its own; both on would start two Islands, and
+  // the second to start stops at once, so the owner is told.
+  const both = h("p", { class: "muted", id: "login-both", hidden: true },
+    "The headless agent also starts at login (", h("code", {}, "island autostart on"),
+    "). Only one Island runs at a time: keep this one and run ", h("code", {}, "island autostart off"),
+    ", or untick the box above.");
+  const agentOnly = h("p", { class: "muted", id: "login-agent", hidden: true },
+    "The headless agent starts at login instead of this app (", h("code", {}, "island autostart on"), ").");
+  const show = (entries) => {
+    auto.checked = entries.desktop;
+    both.hidden = !(entries.desktop && entries.agent);
+    agentOnly.hidden = !(entries.agent && !entries.desktop);
+  };
+  const refresh = () => api.getAutostart().then(show);
+  refresh().catch(() => (auto.disabled = true));
+  auto.addEventListener("change", () => api.setAutostart(auto.checked).then(refresh).catch((e) => toast(e.message)));
+  const login = card("Start at login", h("label", {}, auto, " Start Island hidden in the tray when I log in"),
+    both, agentOnly);
   const forms = h("div", { class: "contents" });
   let shown = "";
   // Forms follow the saved settings, but never while the owner is typing in them.
