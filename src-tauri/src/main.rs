@@ -1,10 +1,11 @@
-//! The Island desktop app. `island-desktop --agent [--config PATH]` runs the headless agent
-//! instead, with no window.
+//! The Island desktop app. With command-line arguments (`--agent [--config PATH]`,
+//! `service install`, `--version`…) it is the `island` command instead, with no window.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() -> std::process::ExitCode {
     island::logs::install_panic_hook();
-    if std::env::args().any(|a| a == "--agent") {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--agent") || island::cli::is_cli_invocation(&args) {
         return island::cli::main();
     }
     island_desktop::run()

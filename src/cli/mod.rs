@@ -151,6 +151,15 @@ pub enum IdentityAction {
     },
 }
 
+/// Whether `args` (without the program name) are for the command line rather than a window:
+/// the desktop app hands these to [`main`], so that the installed `island-desktop` also runs
+/// `--agent`, `service install` and the rest (a deb or MSI ships that one binary).
+pub fn is_cli_invocation(args: &[String]) -> bool {
+    let Some(first) = args.first() else { return false };
+    let flags = ["--agent", "--version", "-V", "--help", "-h", "--config", "-c"];
+    flags.contains(&first.as_str()) || Cli::command().get_subcommands().any(|s| s.get_name() == first)
+}
+
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -298,6 +307,22 @@ fn identity_reset(home: &IslandHome, yes: bool) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_cli_invocation;
+
+    #[test]
+    fn command_lines_are_told_from_window_launches() {
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+        for cli in [&["--agent"][..], &["service", "install"], &["--version"], &["-c", "x.toml", "config", "check"]] {
+            assert!(is_cli_invocation(&args(cli)), "{cli:?}");
+        }
+        for window in [&[][..], &["--hidden"], &["-psn_0_12345"]] {
+            assert!(!is_cli_invocation(&args(window)), "{window:?}");
         }
     }
 }
