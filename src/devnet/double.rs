@@ -38,6 +38,9 @@ pub struct DoubleOptions {
     pub reports_max_msg_size: Option<i32>,
     /// The NATS server's settings.
     pub server: ServerOptions,
+    /// How many NATS servers, as one cluster with clustered JetStream (1: a single server).
+    /// With 3 or more the streams are replicated 3 times.
+    pub nodes: usize,
 }
 
 impl Default for DoubleOptions {
@@ -48,6 +51,7 @@ impl Default for DoubleOptions {
             pairing_ttl: Duration::from_secs(600),
             reports_max_msg_size: None,
             server: ServerOptions::default(),
+            nodes: 1,
         }
     }
 }
@@ -80,7 +84,10 @@ pub enum Observed {
 
 /// A running coordinator double; everything stops when it is dropped.
 pub struct CoordinatorDouble {
-    server: Mutex<NatsServer>,
+    /// The servers; one unless the options asked for a cluster.
+    servers: Mutex<Vec<NatsServer>>,
+    /// Stream replicas: 3 on a cluster of three or more, else 1.
+    replicas: usize,
     client: async_nats::Client,
     js: jetstream::Context,
     http: HttpServer,
@@ -97,18 +104,26 @@ impl CoordinatorDouble {
     /// # Errors
     /// When `nats-server` cannot run or the set-up fails.
     pub async fn start(options: DoubleOptions) -> Result<CoordinatorDouble, async_nats::Error> {
-        let server = NatsServer::start(options.server.clone())?;
+        let servers = match options.nodes {
+            0 | 1 => vec![NatsServer::start(options.server.clone())?],
+            n => NatsServer::start_cluster(n, options.server.clone())?,
+        };
         let mut connect = async_nats::ConnectOptions::new().name("coordinator-double").max_reconnects(None);
         if let Some((user, pass)) = &options.server.auth {
             connect = connect.user_and_password(user.clone(), pass.clone());
         }
-        let client = connect.connect(server.url()).await?;
+        let urls = servers.iter().map(|s| s.url().parse()).collect::<Result<Vec<async_nats::ServerAddr>, _>>()?;
+        let client = connect.connect(urls).await?;
         let js = jetstream::new(client.clone());
+        if servers.len() > 1 {
+            super::nats_server::wait_for_jetstream(&js).await?;
+        }
         let http = HttpServer::start().await?;
         http.route("/api/v1/island/recommendations", "application/json", br#"{"recommendations":[]}"#.to_vec());
         let (events, _) = broadcast::channel(65_536);
         let double = CoordinatorDouble {
-            server: Mutex::new(server),
+            replicas: if servers.len() >= 3 { 3 } else { 1 },
+            servers: Mutex::new(servers),
             client,
             js,
             http,
@@ -122,25 +137,47 @@ impl CoordinatorDouble {
         }
         double.spawn_responders(options.pairing_ttl).await?;
         if options.durable_reports {
-            double.spawn_durable_reports(options.reports_max_msg_size).await?;
+            let record = Recorder::new(double.shared.clone(), double.events.clone());
+            let limits = (options.reports_max_msg_size, double.replicas);
+            super::record::consume_reports(&double.js, limits, record, double.token.clone()).await?;
         } else {
             for leaf in ["status", "output", "progress", "image"] {
                 let sub = double.client.subscribe(format!("host.*.{leaf}")).await?;
-                double.spawn_recorder(sub);
+                let record = Recorder::new(double.shared.clone(), double.events.clone());
+                super::record::record_subscription(sub, record, double.token.clone());
             }
         }
         double.client.flush().await?;
         Ok(double)
     }
 
-    /// The NATS URL Islands connect to.
+    /// The NATS URL Islands connect to (the first node's, on a cluster: a client learns the
+    /// others from it).
     pub fn nats_url(&self) -> String {
-        self.server.lock().expect("server").url()
+        self.servers.lock().expect("servers")[0].url()
     }
 
-    /// The NATS server's port.
+    /// Every node's URL, comma-separated, as a client's server list.
+    pub fn cluster_url(&self) -> String {
+        self.servers.lock().expect("servers").iter().map(NatsServer::url).collect::<Vec<_>>().join(",")
+    }
+
+    /// The (first) NATS server's port.
     pub fn port(&self) -> u16 {
-        self.server.lock().expect("server").port()
+        self.servers.lock().expect("servers")[0].port()
+    }
+
+    /// Kills node `i` of the cluster at once, as a machine that dies.
+    pub fn kill_node(&self, i: usize) {
+        self.servers.lock().expect("servers")[i].kill();
+    }
+
+    /// Starts node `i` again with its store.
+    ///
+    /// # Errors
+    /// When it does not come back.
+    pub fn restart_node(&self, i: usize) -> std::io::Result<()> {
+        self.servers.lock().expect("servers")[i].restart()
     }
 
     /// The HTTP base URL (`coordinator.api_url`).
@@ -164,6 +201,7 @@ impl CoordinatorDouble {
                 subjects: vec!["host.*.jobs".into()],
                 retention: stream::RetentionPolicy::WorkQueue,
                 storage: stream::StorageType::File,
+                num_replicas: self.replicas,
                 ..Default::default()
             })
             .await?;
@@ -198,7 +236,21 @@ impl CoordinatorDouble {
     pub async fn dispatch_raw(&self, host_id: &str, payload: Vec<u8>) -> Result<(), async_nats::Error> {
         let subject = subjects::jobs(host_id);
         if self.jobs_stream.load(std::sync::atomic::Ordering::Relaxed) {
-            self.js.publish(subject, payload.into()).await?.await?;
+            // While a cluster elects a new stream leader (a node died) the stream does not
+            // answer; a coordinator publishes again, for up to 15 s.
+            let end = tokio::time::Instant::now() + Duration::from_secs(15);
+            let payload = bytes::Bytes::from(payload);
+            loop {
+                let ack = match self.js.publish(subject.clone(), payload.clone()).await {
+                    Ok(ack) => ack.await.map(drop).map_err(async_nats::Error::from),
+                    Err(e) => Err(e.into()),
+                };
+                match ack {
+                    Ok(()) => break,
+                    Err(e) if tokio::time::Instant::now() > end => return Err(e),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
         } else {
             self.client.publish(subject, payload.into()).await?;
             self.client.flush().await?;
@@ -246,17 +298,17 @@ impl CoordinatorDouble {
         self.shared.lock().expect("double state").log.clone()
     }
 
-    /// Stops the NATS server (streams stay on disk).
+    /// Stops the NATS server, every node of a cluster (streams stay on disk).
     pub fn stop_server(&self) {
-        self.server.lock().expect("server").stop();
+        self.servers.lock().expect("servers").iter_mut().for_each(NatsServer::stop);
     }
 
-    /// Starts the NATS server again on the same port with the same streams.
+    /// Starts the NATS server (every node) again on the same ports with the same streams.
     ///
     /// # Errors
-    /// When it does not come back.
+    /// When one does not come back.
     pub fn restart_server(&self) -> std::io::Result<()> {
-        self.server.lock().expect("server").restart()
+        self.servers.lock().expect("servers").iter_mut().try_for_each(NatsServer::restart)
     }
 
     /// Feeds `pick` everything seen so far and then what comes, until it returns `Some` or
@@ -326,52 +378,6 @@ impl CoordinatorDouble {
             }
         });
         Ok(())
-    }
-
-    async fn spawn_durable_reports(&self, max_msg_size: Option<i32>) -> Result<(), async_nats::Error> {
-        let stream = self
-            .js
-            .get_or_create_stream(stream::Config {
-                name: REPORTS_STREAM.into(),
-                subjects: ["status", "output", "progress", "image"].iter().map(|l| format!("host.*.{l}")).collect(),
-                storage: stream::StorageType::File,
-                max_message_size: max_msg_size.unwrap_or(-1),
-                ..Default::default()
-            })
-            .await?;
-        let consumer = stream
-            .get_or_create_consumer(
-                "double",
-                consumer::pull::Config { durable_name: Some("double".into()), ..Default::default() },
-            )
-            .await?;
-        let mut messages = consumer.messages().await?;
-        let record = Recorder::new(self.shared.clone(), self.events.clone());
-        let token = self.token.clone();
-        tokio::spawn(async move {
-            loop {
-                let msg = tokio::select! {
-                    () = token.cancelled() => return,
-                    m = messages.next() => match m { Some(Ok(m)) => m, Some(Err(_)) => continue, None => return },
-                };
-                record.report(&msg.subject, &msg.payload);
-                let _ = msg.ack().await;
-            }
-        });
-        Ok(())
-    }
-
-    fn spawn_recorder(&self, mut sub: async_nats::Subscriber) {
-        let record = Recorder::new(self.shared.clone(), self.events.clone());
-        let token = self.token.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = token.cancelled() => return,
-                    m = sub.next() => match m { Some(m) => record.report(&m.subject, &m.payload), None => return },
-                }
-            }
-        });
     }
 }
 

@@ -4,6 +4,9 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod hf_server;
+pub mod link;
+
+pub use link::*;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
