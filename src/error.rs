@@ -65,6 +65,10 @@ pub enum Error {
     /// A job with the same id is already running.
     #[error("job {0} is already running")]
     DuplicateJob(JobId),
+    /// A job with the same id already ran here (a redelivery whose earlier acknowledgement
+    /// was lost): it is not run twice.
+    #[error("job {0} already ran on this Island")]
+    AlreadyRan(JobId),
     /// No running job has this id.
     #[error("no running job has id {0}")]
     UnknownJob(JobId),
@@ -124,7 +128,7 @@ impl Error {
             Error::Home { .. } => ErrorCode::Home,
             Error::NotHosting(_) | Error::GpuHold(_) => ErrorCode::NotHosting,
             Error::AtCapacity(_) => ErrorCode::AtCapacity,
-            Error::DuplicateJob(_) => ErrorCode::DuplicateJob,
+            Error::DuplicateJob(_) | Error::AlreadyRan(_) => ErrorCode::DuplicateJob,
             Error::UnknownJob(_) => ErrorCode::UnknownJob,
             Error::Stopped => ErrorCode::Stopped,
             Error::UnsafeLink(_) => ErrorCode::UnsafeLink,

@@ -76,6 +76,8 @@ pub struct History {
     /// Written by its own thread: the agent task never waits on the disk.
     file: Appender,
     entries: Vec<HistoryEntry>,
+    /// The ids in `entries`, so a redelivered job is known at once.
+    ids: std::collections::HashSet<JobId>,
 }
 
 /// Appends unreadable history lines to `<path>.bad` (earlier ones stay) and says so.
@@ -127,7 +129,8 @@ impl History {
         }
         write_replace(path, &kept).map_err(io_err(path))?;
         let file = Appender::open(path).map_err(io_err(path))?;
-        Ok((History { file, entries }, warning))
+        let ids = entries.iter().map(|e| e.job_id.clone()).collect();
+        Ok((History { file, entries, ids }, warning))
     }
 
     /// Adds a finished job. A failed write is logged by the appender; the entry still counts
@@ -136,7 +139,13 @@ impl History {
         let mut line = serde_json::to_vec(&entry).expect("serializes");
         line.push(b'\n');
         self.file.append(line);
+        self.ids.insert(entry.job_id.clone());
         self.entries.push(entry);
+    }
+
+    /// Whether a job with this id ended here (within the kept days).
+    pub fn ran(&self, id: &JobId) -> bool {
+        self.ids.contains(id)
     }
 
     /// The kept entries, oldest first.

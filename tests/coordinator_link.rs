@@ -7,83 +7,12 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use island::Agent;
 use island::api::{Command, HostingState, LinkState};
-use island::config::Config;
 use island::coordinator::messages::PreloadRecommendation;
 use island::devnet::{CoordinatorDouble, DoubleOptions, Observed, ServerOptions};
 use island::jobs::{JobId, JobState};
-use island::{Agent, AgentHandle};
 use serde_json::{Value, json};
-
-/// A config wired to the double with quick timers.
-fn linked_config(double: &CoordinatorDouble) -> Config {
-    let mut c = test_config();
-    c.coordinator.nats_url = double.nats_url().parse().unwrap();
-    c.coordinator.api_url = Some(double.api_url().parse().unwrap());
-    c.coordinator.lease_interval = Duration::from_millis(300);
-    c.coordinator.pull_wait = Duration::from_millis(500);
-    c.coordinator.request_timeout = Duration::from_secs(2);
-    c.coordinator.pairing_retry = Duration::from_millis(500);
-    c.agent.metrics_interval = Duration::from_millis(200);
-    c
-}
-
-async fn double() -> CoordinatorDouble {
-    log_hub();
-    CoordinatorDouble::start(DoubleOptions::default())
-        .await
-        .expect("nats-server from PATH (Debian package nats-server)")
-}
-
-async fn start_linked(home: &TempHome, config: Config, runtime: std::sync::Arc<TestRuntime>) -> AgentHandle {
-    let agent = Agent::builder(config)
-        .home(home.home.clone())
-        .hardware(test_hardware())
-        .runtime(runtime)
-        .connect()
-        .start()
-        .await
-        .expect("agent starts");
-    wait_status(&agent, "connected", |s| s.link.state == LinkState::Connected).await;
-    agent
-}
-
-fn id_of(agent: &AgentHandle) -> String {
-    agent.status().borrow().island_id.clone()
-}
-
-async fn seen<T>(double: &CoordinatorDouble, what: &str, pick: impl FnMut(&Observed) -> Option<T>) -> T {
-    double.wait_for(DEADLINE, pick).await.unwrap_or_else(|| {
-        let lines: Vec<String> =
-            log_hub().recent().into_iter().rev().take(60).map(|l| format!("{} {}", l.target, l.message)).collect();
-        panic!(
-            "the coordinator never saw {what}; history {:?}; recent log lines (newest first): {lines:#?}",
-            double.history()
-        )
-    })
-}
-
-/// States and output chunks of one job, in the order the coordinator saw them.
-fn job_trace(double: &CoordinatorDouble, job: &str) -> (Vec<JobState>, Vec<(u64, String, bool)>) {
-    let mut states = Vec::new();
-    let mut outputs = Vec::new();
-    for o in double.history() {
-        match o {
-            Observed::Status(s) if s.job_id == job => states.push(s.state),
-            Observed::Output(out) if out.job_id == job => outputs.push((out.seq, out.chunk, out.is_final)),
-            _ => {}
-        }
-    }
-    (states, outputs)
-}
-
-async fn wait_final(double: &CoordinatorDouble, job: &str) -> island::coordinator::messages::JobStatus {
-    seen(double, &format!("{job} ending"), |o| match o {
-        Observed::Status(s) if s.job_id == job && s.state.is_final() => Some(s.clone()),
-        _ => None,
-    })
-    .await
-}
 
 #[tokio::test]
 async fn registration_has_the_protocol_fields_and_is_sent_again_after_a_server_restart() {
@@ -1010,5 +939,27 @@ async fn three_server_restarts_mid_job_lose_and_double_nothing_and_the_island_re
         assert_eq!(seqs, (1..=41).collect::<Vec<_>>(), "{name}: every chunk once, in order");
     }
     println!("faults: {ROUNDS} nats-server restarts mid-job; jobs run: {ROUNDS}; messages lost: 0; duplicated: 0");
+    agent.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn a_job_delivered_again_after_it_ran_is_acknowledged_and_not_run_twice() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
+    let double = double().await;
+    let home = temp_home();
+    let agent = start_linked(&home, linked_config(&double), TestRuntime::new()).await;
+    let id = id_of(&agent);
+    let job = json!({"job_id": "once", "input": {"tokens": ["x"]}, "lease_expires": 0, "runtime_type": "wasm"});
+    double.dispatch(&id, &job).await.unwrap();
+    assert_eq!(wait_final(&double, "once").await.state, JobState::Succeeded);
+    // The same message again, as the server sends it when the acknowledgement was lost.
+    double.dispatch(&id, &job).await.unwrap();
+    wait_log("job once already ran on this Island: acknowledged again, not run twice").await;
+    let (unacked, _) = double.unacked_jobs(&id).await.unwrap();
+    assert_eq!(unacked, 0, "the repeat is acknowledged");
+    let (states, _) = job_trace(&double, "once");
+    assert_eq!(states, [JobState::Started, JobState::Streaming, JobState::Succeeded], "it ran once");
     agent.shutdown(Duration::ZERO).await;
 }

@@ -344,6 +344,11 @@ impl Core {
         if self.running.contains_key(&spec.id) {
             return Err(Error::DuplicateJob(spec.id));
         }
+        // A redelivery of a job that ended here, or that a crash interrupted (reported
+        // failed), after its acknowledgement was lost: never run twice.
+        if self.history.ran(&spec.id) || self.journal.interrupted().iter().any(|e| e.job_id == spec.id) {
+            return Err(Error::AlreadyRan(spec.id));
+        }
         if let Some(reason) = &self.gpu_hold
             && self.needs_gpu(&spec)
         {

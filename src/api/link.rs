@@ -20,12 +20,16 @@ pub struct LinkStatus {
     /// Which change of the owner's coordinator settings or credentials this state comes
     /// from (the agent numbers them): "Connect" waits for the outcome of its own change.
     pub generation: u64,
+    /// The server this Island is connected to (`host:port`), while connected: one of a
+    /// cluster's, which may change when a node fails.
+    #[serde(default)]
+    pub server: Option<String>,
 }
 
 impl LinkStatus {
     /// A state with a reason and nothing more.
     pub fn new(state: LinkState, reason: Option<String>) -> LinkStatus {
-        LinkStatus { state, reason, problem: None, action: None, detail: None, generation: 0 }
+        LinkStatus { state, reason, problem: None, action: None, detail: None, generation: 0, server: None }
     }
 }
 

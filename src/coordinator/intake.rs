@@ -20,6 +20,8 @@ use crate::jobs::{JobId, JobReport, JobSpec, JobState};
 
 /// Pause before trying the stream again after an error.
 const RETRY: Duration = Duration::from_secs(1);
+/// How long after its expiry a pull may stay open before it counts as lost.
+const LOST_PULL_GRACE: Duration = Duration::from_millis(750);
 /// When a job cannot start now (slots taken by a local job), the server offers it again after this.
 const NAK_DELAY: Duration = Duration::from_secs(2);
 
@@ -37,11 +39,29 @@ pub(super) async fn run(link: Link) {
                     pause(&link, RETRY).await;
                 }
             },
-            Err(e) => {
+            // Only a definite answer means plain NATS: no such stream, or no JetStream at all.
+            // Anything else (a timeout; a cluster electing a new leader after a node died) is
+            // asked again, or jobs queued in the stream would wait for the next stream check.
+            Err(e) if stream_missing(&e) => {
                 debug!(error = %e, "no JOBS stream");
                 core_loop(&link).await;
             }
+            Err(e) => {
+                debug!(error = %e, "the JOBS stream does not answer now; asking again");
+                pause(&link, RETRY).await;
+            }
         }
+    }
+}
+
+/// Whether `e` says that there is no `JOBS` stream (or no JetStream), rather than that the
+/// stream cannot answer now.
+fn stream_missing(e: &async_nats::jetstream::context::GetStreamError) -> bool {
+    use async_nats::jetstream::ErrorCode;
+    use async_nats::jetstream::context::GetStreamErrorKind;
+    match e.kind() {
+        GetStreamErrorKind::JetStream(j) => j.error_code() == ErrorCode::STREAM_NOT_FOUND,
+        _ => super::outbox::no_jetstream(e),
     }
 }
 
@@ -101,10 +121,19 @@ async fn pull_loop(link: &Link, consumer: PullConsumer) {
         };
         // A pull is not abandoned half-way (jobs delivered to it would wait out ack_wait),
         // except at shutdown, which does not wait for the pull to expire: what it would still
-        // deliver is offered again after ack_wait, to this Island or another.
+        // deliver is offered again after ack_wait, to this Island or another. The server ends
+        // a pull when it expires; one that has not ended a moment later was lost with a node
+        // that died (the consumer's leader, or the server this Island was connected to), and
+        // a new one is made at once rather than after the client's own 5 s margin.
+        let lost_after = tokio::time::sleep(wait + LOST_PULL_GRACE);
+        tokio::pin!(lost_after);
         loop {
             let msg = tokio::select! {
                 () = link.root.cancelled() => return,
+                () = &mut lost_after => {
+                    debug!("the job pull was not ended by the server; pulling again");
+                    break;
+                }
                 msg = batch.next() => match msg { Some(m) => m, None => break },
             };
             match msg {
@@ -170,6 +199,11 @@ async fn accept(link: &Link, payload: &[u8]) -> Accepted {
     match rx.await {
         Ok(Ok(())) => Accepted::Recorded,
         Ok(Err(Error::DuplicateJob(_))) => Accepted::AlreadyRunning,
+        // Its earlier acknowledgement was lost (a node died); its reports went out then.
+        Ok(Err(e @ Error::AlreadyRan(_))) => {
+            info!(job_id = %id, "{e}: acknowledged again, not run twice");
+            Accepted::AlreadyRunning
+        }
         Ok(Err(e @ (Error::NotHosting(_) | Error::AtCapacity(_)))) => {
             debug!(job_id = %id, error = %e, "job offered back to the coordinator");
             Accepted::NotNow

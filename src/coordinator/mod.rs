@@ -353,11 +353,12 @@ async fn watch_events(
         };
         let status = match &event {
             async_nats::Event::Connected => {
-                info!("Connected to NATS at {url}");
+                let info = link.client.server_info();
+                let server = format!("{}:{}", info.host, info.port);
+                info!("Connected to NATS at {url} (server {server})");
                 connected.send_modify(|n| *n += 1);
-                let max = link.client.server_info().max_payload;
-                link.tell(ToAgent::MaxMessageBytes(max)).await;
-                LinkStatus::new(LinkState::Connected, None)
+                link.tell(ToAgent::MaxMessageBytes(info.max_payload)).await;
+                LinkStatus { server: Some(server), ..LinkStatus::new(LinkState::Connected, None) }
             }
             async_nats::Event::Disconnected => LinkStatus {
                 problem: Some(LinkProblem::Lost),

@@ -232,6 +232,20 @@ fn over_stream_limit(e: &async_nats::jetstream::context::PublishError) -> bool {
         .is_some_and(|j| j.error_code() == ErrorCode::STREAM_MESSAGE_EXCEEDS_MAXIMUM)
 }
 
+/// Whether `e` says the server has no JetStream at all (nobody answers its API), as opposed
+/// to a JetStream that cannot answer now.
+pub(super) fn no_jetstream(e: &(dyn std::error::Error + 'static)) -> bool {
+    use async_nats::jetstream::context::{RequestError, RequestErrorKind};
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<RequestError>().is_some_and(|r| r.kind() == RequestErrorKind::NoResponders) {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 /// How one publish went.
 enum Attempt {
     Sent,
@@ -281,7 +295,12 @@ impl Outbox {
     }
     /// One attempt at sending `msg`.
     async fn publish_once(&mut self, msg: &Outgoing, id: &str) -> Attempt {
-        if !self.is_durable(&msg.subject).await {
+        // Unknown for now (the JetStream API does not answer, as while a cluster elects a
+        // leader): waiting is safe, a plain publish might go to a stream that cannot take it.
+        let Some(durable) = self.is_durable(&msg.subject).await else {
+            return Attempt::Retry;
+        };
+        if !durable {
             return match self.link.client.publish(msg.subject.clone(), msg.payload.clone()).await {
                 Ok(()) => Attempt::Sent,
                 Err(e) if e.kind() == CorePublishErrorKind::MaxPayloadExceeded => Attempt::TooLarge,
@@ -299,7 +318,8 @@ impl Outbox {
         match ack {
             Ok(_) => Attempt::Sent,
             Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
-                // The stream went away; the subject is plain NATS from now on.
+                // Nobody took it: the stream went away, or (on a cluster) its leader did and a
+                // new one is being elected. Ask again before the next attempt.
                 self.durable.remove(&msg.subject);
                 Attempt::Retry
             }
@@ -311,17 +331,26 @@ impl Outbox {
         }
     }
 
-    /// Whether a stream captures `subject`, asked once per connection.
-    async fn is_durable(&mut self, subject: &str) -> bool {
+    /// Whether a stream captures `subject`, asked once per connection; `None` while the
+    /// JetStream API gives no answer (only "no stream" means plain NATS).
+    async fn is_durable(&mut self, subject: &str) -> Option<bool> {
+        use async_nats::jetstream::context::GetStreamByNameErrorKind;
         let connection = *self.connected.borrow();
         if let Some((durable, seen)) = self.durable.get(subject)
             && *seen == connection
         {
-            return *durable;
+            return Some(*durable);
         }
-        let durable = self.link.js.stream_by_subject(subject).await.is_ok();
+        let durable = match self.link.js.stream_by_subject(subject).await {
+            Ok(_) => true,
+            Err(e) if e.kind() == GetStreamByNameErrorKind::NotFound || no_jetstream(&e) => false,
+            Err(e) => {
+                debug!(%subject, error = %e, "cannot tell whether a stream keeps job reports; retrying");
+                return None;
+            }
+        };
         debug!(%subject, durable, "job reports on this subject go through {}", if durable { "JetStream" } else { "plain NATS" });
         self.durable.insert(subject.to_string(), (durable, connection));
-        durable
+        Some(durable)
     }
 }

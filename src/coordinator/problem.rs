@@ -45,6 +45,7 @@ pub(super) fn no_credentials(generation: u64) -> LinkStatus {
         ),
         detail: None,
         generation,
+        server: None,
     }
 }
 
@@ -100,6 +101,7 @@ pub(super) fn connect_failed(e: &async_nats::ConnectError, url: &NatsUrl, genera
         action: Some(action),
         detail: Some(detail),
         generation,
+        server: None,
     }
 }
 
