@@ -9,6 +9,7 @@
 mod control;
 mod heartbeat;
 mod intake;
+mod jitter;
 pub mod messages;
 mod outbox;
 mod problem;
@@ -185,6 +186,10 @@ fn connect_options(
         .connection_timeout(cfg.request_timeout)
         .ping_interval(std::time::Duration::from_secs(10))
         .request_timeout(Some(cfg.request_timeout))
+        .reconnect_delay_callback({
+            let max = cfg.reconnect_max_delay;
+            move |attempts| jitter::reconnect_delay(attempts, max)
+        })
         .event_callback(move |event| {
             let tx = events_tx.clone();
             async move {
@@ -268,7 +273,7 @@ async fn supervise(mut cx: LinkContext) {
                 let _ = tell(status).await;
                 let owner_changed = tokio::select! {
                     () = cx.token.cancelled() => false,
-                    () = tokio::time::sleep(backoff) => false,
+                    () = tokio::time::sleep(jitter::full(backoff)) => false,
                     // New credentials or a new coordinator from the owner: try them at once.
                     r = changed.changed() => r.is_ok(),
                 };

@@ -92,7 +92,7 @@ async fn register(link: &Link) {
         match link.client.send_request(subjects::REGISTER, request).await {
             Err(e) if matches!(e.kind(), RequestErrorKind::NoResponders | RequestErrorKind::Other) => {
                 debug!(error = %e, retry_in = ?pause, "registration not heard; sending it again");
-                tokio::time::sleep(pause).await;
+                tokio::time::sleep(super::jitter::full(pause)).await;
                 pause = (pause * 2).min(REGISTER_RETRY_MAX);
             }
             // An answer, or silence from a listener (the reference coordinator does not answer).
@@ -110,7 +110,8 @@ const REGISTER_RETRY_MAX: Duration = Duration::from_secs(15);
 
 /// Asks for a pairing code; returns when to ask next.
 async fn pair(link: &Link) -> Instant {
-    let retry = Instant::now() + link.config.coordinator.pairing_retry;
+    // Spread over the retry interval: Islands that came back together do not ask together.
+    let retry = Instant::now() + link.config.coordinator.pairing_retry.mul_f64(0.5 + fastrand::f64() / 2.0);
     let body = serde_json::to_vec(&PairingRequest { host_id: link.host_id.to_string() }).expect("serializes");
     let reply = match link.client.request(subjects::PAIRING, body.into()).await {
         Ok(reply) => reply,
