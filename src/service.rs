@@ -118,11 +118,15 @@ fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
 }
 
+/// A command line from its words.
+fn words(w: &[&str]) -> Vec<String> {
+    w.iter().map(|s| (*s).to_string()).collect()
+}
+
 /// The commands that start a written definition, and the ones that stop it before it is
 /// removed.
 pub fn start_commands(manager: Manager, path: &Path) -> Vec<Vec<String>> {
     let p = path.to_string_lossy().into_owned();
-    let words = |w: &[&str]| w.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
     match manager {
         Manager::Systemd => vec![
             words(&["systemctl", "--user", "daemon-reload"]),
@@ -139,7 +143,6 @@ pub fn start_commands(manager: Manager, path: &Path) -> Vec<Vec<String>> {
 /// The commands that stop the service and unregister it (the file goes afterwards).
 pub fn stop_commands(manager: Manager, path: &Path) -> Vec<Vec<String>> {
     let p = path.to_string_lossy().into_owned();
-    let words = |w: &[&str]| w.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
     match manager {
         Manager::Systemd => vec![words(&["systemctl", "--user", "disable", "--now", "island.service"])],
         Manager::Launchd => vec![words(&["launchctl", "unload", "-w", &p])],
@@ -152,7 +155,6 @@ pub fn stop_commands(manager: Manager, path: &Path) -> Vec<Vec<String>> {
 
 /// The command that says whether the service runs.
 pub fn status_command(manager: Manager) -> Vec<String> {
-    let words = |w: &[&str]| w.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
     match manager {
         Manager::Systemd => words(&["systemctl", "--user", "is-active", "island.service"]),
         Manager::Launchd => words(&["launchctl", "list", LAUNCHD_LABEL]),

@@ -216,7 +216,8 @@ fn a_job_running_when_the_process_is_killed_is_reported_failed_by_the_next_start
         _ => None,
     }));
     assert_eq!(failed.as_deref(), Some("island restarted while the job ran"));
-    let temps = temp_files(home.dir.path());
+    let temps: Vec<_> =
+        files_under(home.dir.path()).into_iter().filter(|p| p.to_string_lossy().contains(".tmp-")).collect();
     assert!(temps.is_empty(), "no temporary file is left: {temps:?}");
     // The job was acknowledged when it was taken: the stream offers it to nobody again.
     devnet.dispatch_busy(&host, "after", 1);
@@ -243,20 +244,6 @@ fn dead_pid() -> u32 {
     let pid = child.id();
     child.wait().unwrap();
     pid
-}
-
-/// Files under `dir` named as interrupted atomic writes name theirs.
-fn temp_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(temp_files(&path));
-        } else if entry.file_name().to_string_lossy().contains(".tmp-") {
-            out.push(path);
-        }
-    }
-    out
 }
 
 /// The resident memory of a process, kB (Linux).

@@ -17,10 +17,6 @@ use serde_json::json;
 /// How long a job published after a failover may wait to be taken.
 const PICKUP: Duration = Duration::from_secs(10);
 
-fn registrations(double: &CoordinatorDouble, id: &str) -> usize {
-    double.history().iter().filter(|o| matches!(o, Observed::Registered(v) if v["host_id"] == id)).count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dying_node_moves_island_to_another_without_losing_or_repeating_a_job() {
     if !needs(&[Service::NatsServer]) {

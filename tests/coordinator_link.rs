@@ -905,9 +905,6 @@ async fn three_server_restarts_mid_job_lose_and_double_nothing_and_the_island_re
     let runtime = TestRuntime::new();
     let agent = start_linked(&home, linked_config(&double), runtime.clone()).await;
     let id = id_of(&agent);
-    let registered = |d: &CoordinatorDouble| {
-        d.history().iter().filter(|o| matches!(o, Observed::Registered(v) if v["host_id"] == id.as_str())).count()
-    };
     for round in 0..ROUNDS {
         let name = format!("restart-{round}");
         runtime.rearm();
@@ -915,7 +912,7 @@ async fn three_server_restarts_mid_job_lose_and_double_nothing_and_the_island_re
         let after: Vec<String> = (0..20).map(|i| format!("a{i} ")).collect();
         let job = json!({"job_id": name, "input": {"tokens": before, "hold": true, "tokens_after": after},
                          "lease_expires": 0, "runtime_type": "wasm"});
-        let registrations = registered(&double);
+        let registered = registrations(&double, &id);
         double.dispatch(&id, &job).await.unwrap();
         seen(&double, "output before the restart", |o| {
             matches!(o, Observed::Output(out) if out.job_id == name && out.seq == 20).then_some(())
@@ -931,7 +928,7 @@ async fn three_server_restarts_mid_job_lose_and_double_nothing_and_the_island_re
             _ => None,
         });
         assert_eq!(end.await, JobState::Succeeded);
-        seen(&double, "a registration after the restart", |_| (registered(&double) > registrations).then_some(()))
+        seen(&double, "a registration after the restart", |_| (registrations(&double, &id) > registered).then_some(()))
             .await;
         let (states, outputs) = job_trace(&double, &name);
         assert_eq!(states, [JobState::Started, JobState::Streaming, JobState::Succeeded], "{name}");

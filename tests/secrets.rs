@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::hf_server::HfServer;
@@ -55,20 +54,6 @@ fn config_text(s: &Services) -> String {
 
 fn assert_clean(sink: &str, text: &str) {
     assert!(!text.contains(TELLTALE), "a secret in {sink}:\n{text}");
-}
-
-/// Every file under `dir`, as text (lossy), with its path.
-fn files_under(dir: &Path) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push((path.display().to_string(), String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into()));
-        }
-    }
-    out
 }
 
 #[test]
@@ -121,7 +106,10 @@ fn no_secret_reaches_the_terminal_the_cli_or_any_file_after_a_run() {
         assert!(!text.is_empty(), "island {args:?} said something");
         assert_clean(&format!("island {args:?}"), &text);
     }
-    let files = files_under(home.dir.path());
+    let files: Vec<(String, String)> = files_under(home.dir.path())
+        .into_iter()
+        .map(|p| (p.display().to_string(), String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned()))
+        .collect();
     assert!(files.iter().any(|(p, t)| p.ends_with("island.log") && t.contains("Registered Island")), "a log file");
     for (path, text) in files.iter().filter(|(p, _)| !p.ends_with("config.toml")) {
         assert_clean(path, text);

@@ -137,7 +137,7 @@ fn uninstall(manager: Manager, spec: &ServiceSpec) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    if manager == Manager::Systemd && def.path.parent().is_some() {
+    if manager == Manager::Systemd {
         let _ = service::run(&["systemctl", "--user", "daemon-reload"].map(String::from));
     }
     if failed {

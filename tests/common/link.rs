@@ -81,3 +81,8 @@ pub async fn wait_final(double: &CoordinatorDouble, job: &str) -> island::coordi
     })
     .await
 }
+
+/// How many registrations of Island `id` the double saw.
+pub fn registrations(double: &CoordinatorDouble, id: &str) -> usize {
+    double.history().iter().filter(|o| matches!(o, Observed::Registered(v) if v["host_id"] == id)).count()
+}
