@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, stream};
+use async_nats::jetstream::{self, stream};
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -41,6 +41,9 @@ pub struct DoubleOptions {
     /// How many NATS servers, as one cluster with clustered JetStream (1: a single server).
     /// With 3 or more the streams are replicated 3 times.
     pub nodes: usize,
+    /// Keep everything seen for [`CoordinatorDouble::history`]; off, only waiters hear of it
+    /// (a thousand Islands' heartbeats would fill the memory a swarm benchmark measures).
+    pub keep_history: bool,
 }
 
 impl Default for DoubleOptions {
@@ -52,6 +55,7 @@ impl Default for DoubleOptions {
             reports_max_msg_size: None,
             server: ServerOptions::default(),
             nodes: 1,
+            keep_history: true,
         }
     }
 }
@@ -87,9 +91,9 @@ pub struct CoordinatorDouble {
     /// The servers; one unless the options asked for a cluster.
     servers: Mutex<Vec<NatsServer>>,
     /// Stream replicas: 3 on a cluster of three or more, else 1.
-    replicas: usize,
+    pub(super) replicas: usize,
     client: async_nats::Client,
-    js: jetstream::Context,
+    pub(super) js: jetstream::Context,
     http: HttpServer,
     shared: Arc<Mutex<Shared>>,
     events: broadcast::Sender<(usize, Observed)>,
@@ -127,7 +131,7 @@ impl CoordinatorDouble {
             client,
             js,
             http,
-            shared: Arc::default(),
+            shared: Arc::new(Mutex::new(Shared { forget: !options.keep_history, ..Shared::default() })),
             events,
             token: CancellationToken::new(),
             jobs_stream: false.into(),
@@ -209,18 +213,6 @@ impl CoordinatorDouble {
         Ok(())
     }
 
-    /// What the `JOBS` stream still holds for an Island's consumer: jobs delivered but not
-    /// acknowledged, and deliveries that were repeats. Both 0 mean no job will be offered again.
-    ///
-    /// # Errors
-    /// When the stream or the consumer is missing.
-    pub async fn unacked_jobs(&self, host_id: &str) -> Result<(usize, u64), async_nats::Error> {
-        let stream = self.js.get_stream(subjects::JOBS_STREAM).await?;
-        let mut consumer: consumer::PullConsumer = stream.get_consumer(&subjects::consumer(host_id)).await?;
-        let info = consumer.info().await?;
-        Ok((info.num_ack_pending, info.num_redelivered as u64))
-    }
-
     /// Publishes a job to `host.<id>.jobs` (into the stream when there is one).
     ///
     /// # Errors
@@ -293,7 +285,7 @@ impl CoordinatorDouble {
         self.shared.lock().expect("double state").paired.insert(host_id.to_string());
     }
 
-    /// Everything seen so far, in order.
+    /// Everything seen so far, in order (nothing when the options turned `keep_history` off).
     pub fn history(&self) -> Vec<Observed> {
         self.shared.lock().expect("double state").log.clone()
     }

@@ -12,6 +12,7 @@ mod double;
 #[cfg(feature = "test-support")]
 pub mod fake_nvml;
 mod http;
+mod inspect;
 mod nats_server;
 mod record;
 #[cfg(feature = "test-support")]
