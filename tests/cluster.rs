@@ -159,3 +159,25 @@ async fn connected_node(double: &CoordinatorDouble, agent: &island::AgentHandle,
         .position(|u| server.contains(u.trim_start_matches("nats://")))
         .unwrap_or_else(|| panic!("round {round}: the link names server {server:?}, which is none of {urls}"))
 }
+
+/// A server list in the config (`nats_url` with commas): Island connects through whichever
+/// server answers, here the second of two when the first is a closed port, and says which.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_of_servers_connects_through_the_one_that_answers() {
+    if !needs(&[Service::NatsServer]) {
+        return;
+    }
+    let double = double().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut config = linked_config(&double);
+    let list = format!("nats://127.0.0.1:{closed}, {}", double.nats_url());
+    config.coordinator.nats_url = list.parse().unwrap();
+    assert_eq!(config.coordinator.nats_url.servers().len(), 2);
+    let home = temp_home();
+    let agent = start_linked(&home, config, TestRuntime::new()).await;
+    let id = id_of(&agent);
+    seen(&double, "a registration", |_| (registrations(&double, &id) > 0).then_some(())).await;
+    let server = agent.status().borrow().link.server.clone().unwrap_or_default();
+    assert_eq!(server, format!("127.0.0.1:{}", double.port()), "connected through the server that answers");
+    agent.shutdown(Duration::ZERO).await;
+}

@@ -218,6 +218,13 @@ fn config_check(path: &Path) -> ExitCode {
                 eprintln!("warning: {w}");
             }
             println!("# {}: configuration is valid. Effective settings (secrets hidden):", path.display());
+            let servers = loaded.config.coordinator.nats_url.servers();
+            println!(
+                "# coordinator: {} NATS server{}: {} (and any others the cluster announces)",
+                servers.len(),
+                if servers.len() == 1 { "" } else { "s" },
+                servers.join(", ")
+            );
             print!("{}", loaded.config.to_redacted_toml());
             ExitCode::SUCCESS
         }

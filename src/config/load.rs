@@ -509,6 +509,11 @@ mod tests {
             ("[workload.resource_limits]\nmemory_mb = 0\n", "`workload.resource_limits.memory_mb`", "from 16"),
             ("[workload]\nsandbox_tier = \"wide-open\"\n", "`workload.sandbox_tier`", "restricted"),
             ("[coordinator]\nnats_url = \"http://x:4222\"\n", "`coordinator.nats_url`", "nats:// or tls://"),
+            (
+                "[coordinator]\nnats_url = \"nats://a:1,nat://b:2\"\n",
+                "`coordinator.nats_url`",
+                "server 2 of 2 in the list: expected",
+            ),
             ("[preload]\nmodels = [\"hf://\"]\n", "`preload.models`", "names no repository"),
             ("[agent]\nshutdown_grace = \"2h\"\n", "`agent.shutdown_grace`", "up to 1h"),
         ];

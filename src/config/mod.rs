@@ -13,6 +13,7 @@ pub mod host_controls;
 mod load;
 mod locate;
 pub mod model_uri;
+mod nats_url;
 pub mod template;
 pub mod types;
 mod view;
@@ -28,7 +29,8 @@ pub use edit::{ConfigEdit, apply_edits, init_file};
 pub use error::{ConfigError, Problem};
 pub use load::{Loaded, env_overrides, load, parse};
 pub use model_uri::ModelUri;
-pub use types::{Bounded, HttpUrl, NatsUrl, Price, SandboxTier, Secret};
+pub use nats_url::NatsUrl;
+pub use types::{Bounded, HttpUrl, Price, SandboxTier, Secret};
 pub use view::{SettingsForm, SettingsView};
 
 /// The whole configuration.

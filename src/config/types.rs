@@ -39,105 +39,6 @@ impl Serialize for Secret {
     }
 }
 
-/// The coordinator's NATS URL: `nats://` or `tls://`, with optional `user:password@`.
-///
-/// Displays and serializes with the password replaced by `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct NatsUrl {
-    raw: String,
-}
-
-impl NatsUrl {
-    /// The URL with credentials, for the connection only.
-    pub fn expose(&self) -> &str {
-        &self.raw
-    }
-    /// `nats` or `tls`.
-    pub fn scheme(&self) -> &str {
-        self.raw.split("://").next().unwrap_or_default()
-    }
-    /// Splits `scheme://[userinfo@]rest` into its parts.
-    fn parts(&self) -> (&str, Option<&str>, &str) {
-        let (scheme, after) = self.raw.split_once("://").unwrap_or(("", &self.raw));
-        let authority_end = after.find('/').unwrap_or(after.len());
-        match after[..authority_end].rfind('@') {
-            Some(at) => (scheme, Some(&after[..at]), &after[at + 1..]),
-            None => (scheme, None, after),
-        }
-    }
-    /// The user and password from the URL, when both are present.
-    pub fn credentials(&self) -> Option<(&str, Secret)> {
-        let (_, userinfo, _) = self.parts();
-        let (user, pass) = userinfo?.split_once(':')?;
-        Some((user, Secret::new(pass)))
-    }
-    /// The URL without any credentials, as the client connects to it.
-    pub fn without_credentials(&self) -> String {
-        let (scheme, _, rest) = self.parts();
-        format!("{scheme}://{rest}")
-    }
-    /// This URL, with `old`'s user and password when it carries none itself: a UI shows
-    /// the URL without its password, and saving it must not drop the password.
-    pub fn keeping_credentials_of(self, old: &NatsUrl) -> NatsUrl {
-        match (self.parts().1, old.parts().1) {
-            (None, Some(info)) => {
-                let (scheme, _, rest) = self.parts();
-                NatsUrl { raw: format!("{scheme}://{info}@{rest}") }
-            }
-            _ => self,
-        }
-    }
-    /// The URL with the password replaced by `***`, for logs and UIs.
-    pub fn redacted(&self) -> String {
-        let (scheme, userinfo, rest) = self.parts();
-        match userinfo {
-            Some(info) => match info.split_once(':') {
-                Some((user, _)) => format!("{scheme}://{user}:{REDACTED}@{rest}"),
-                None => format!("{scheme}://{info}@{rest}"),
-            },
-            None => self.raw.clone(),
-        }
-    }
-}
-
-impl FromStr for NatsUrl {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let url = NatsUrl { raw: s.trim().to_string() };
-        if !matches!(url.scheme(), "nats" | "tls") || !url.raw.contains("://") {
-            return Err(format!(
-                "expected a nats:// or tls:// URL such as \"tls://sail.archipelag.io:4222\", found \"{}\"",
-                url.redacted()
-            ));
-        }
-        let (_, _, rest) = url.parts();
-        let host = rest.split(['/', '?']).next().unwrap_or_default();
-        let (name, port) = match host.rsplit_once(':') {
-            Some((n, p)) if !n.ends_with(']') || host.starts_with('[') => (n, Some(p)),
-            _ => (host, None),
-        };
-        if name.is_empty() {
-            return Err(format!("the URL \"{}\" names no host", url.redacted()));
-        }
-        if let Some(p) = port.filter(|p| p.parse::<u16>().is_err()) {
-            return Err(format!("the port \"{p}\" of \"{}\" is not a number from 0 to 65535", url.redacted()));
-        }
-        Ok(url)
-    }
-}
-
-impl fmt::Display for NatsUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted())
-    }
-}
-
-impl fmt::Debug for NatsUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "NatsUrl({})", self.redacted())
-    }
-}
-
 /// An `http://` or `https://` URL.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct HttpUrl(String);
@@ -245,7 +146,7 @@ macro_rules! string_serde {
         }
     )*};
 }
-string_serde!(NatsUrl, HttpUrl, super::model_uri::ModelUri);
+string_serde!(super::NatsUrl, HttpUrl, super::model_uri::ModelUri);
 
 /// A whole number within `MIN..=MAX`, checked while parsing.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize)]
@@ -317,24 +218,6 @@ impl std::str::FromStr for SandboxTier {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nats_url_splits_and_redacts_credentials() {
-        let u: NatsUrl = "tls://island:s3cr@t@sail.archipelag.io:4222".parse().unwrap();
-        let (user, pass) = u.credentials().unwrap();
-        assert_eq!((user, pass.expose()), ("island", "s3cr@t"));
-        assert_eq!(u.without_credentials(), "tls://sail.archipelag.io:4222");
-        assert_eq!(u.to_string(), "tls://island:***@sail.archipelag.io:4222");
-        assert!(!format!("{u:?}").contains("s3cr"));
-    }
-
-    #[test]
-    fn nats_url_rejects_other_schemes_and_missing_hosts() {
-        assert!("http://x:4222".parse::<NatsUrl>().unwrap_err().contains("nats:// or tls://"));
-        assert!("nats://".parse::<NatsUrl>().unwrap_err().contains("no host"));
-        assert!("nats://h:99999".parse::<NatsUrl>().unwrap_err().contains("port"));
-        assert!("nats://127.0.0.1:4222".parse::<NatsUrl>().is_ok());
-    }
 
     #[test]
     fn prices_are_exact_non_negative_decimals() {

@@ -244,11 +244,11 @@ async fn supervise(mut cx: LinkContext) {
             let _ = tell(LinkStatus { generation, ..LinkStatus::new(LinkState::Connecting, None) }).await;
         }
         let (options, events) = connect_options(&cfg, &cx.host_id, creds.as_ref());
-        let url = cfg.nats_url.without_credentials();
+        let servers = cfg.nats_url.servers();
         // A connection attempt can take up to request_timeout; shutdown does not wait for it.
         let connected = tokio::select! {
             () = cx.token.cancelled() => break,
-            r = options.connect(url.as_str()) => r,
+            r = options.connect(servers) => r,
         };
         match connected {
             Ok(client) => {

@@ -8,28 +8,42 @@ use async_nats::ConnectErrorKind;
 use crate::api::{LinkProblem, LinkState, LinkStatus};
 use crate::config::NatsUrl;
 
-/// The host (and port) of a NATS URL, as the owner typed it: "sail.archipelag.io:4222".
-pub(super) fn host_port(url: &NatsUrl) -> String {
-    let plain = url.without_credentials();
-    let rest = plain.split_once("://").map_or(plain.as_str(), |(_, r)| r);
-    rest.split(['/', '?']).next().unwrap_or(rest).to_string()
+/// The host and port of each server, as the owner typed them: "sail.archipelag.io:4222".
+fn host_ports(url: &NatsUrl) -> Vec<String> {
+    let one = |plain: &str| {
+        let rest = plain.split_once("://").map_or(plain, |(_, r)| r);
+        rest.split(['/', '?']).next().unwrap_or(rest).to_string()
+    };
+    url.servers().iter().map(|s| one(s)).collect()
 }
 
-/// The host alone: "sail.archipelag.io".
-fn host(url: &NatsUrl) -> String {
-    let hp = host_port(url);
-    match hp.rsplit_once(':') {
+/// The hosts alone: "sail.archipelag.io".
+fn hosts(url: &NatsUrl) -> Vec<String> {
+    let one = |hp: String| match hp.rsplit_once(':') {
         Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')) => h.into(),
         _ => hp,
-    }
+    };
+    host_ports(url).into_iter().map(one).collect()
+}
+
+/// The servers for a sentence: "a.example:4222" or "a.example:4222 or b.example:4222".
+fn host_port(url: &NatsUrl) -> String {
+    host_ports(url).join(" or ")
+}
+
+fn host(url: &NatsUrl) -> String {
+    let mut h = hosts(url);
+    h.dedup();
+    h.join(" or ")
 }
 
 /// A coordinator on this machine (a devnet, a test double): tried without credentials.
 /// Every other coordinator needs them, so an Island without any does not try.
 pub(super) fn is_local(url: &NatsUrl) -> bool {
-    let h = host(url);
-    let h = h.trim_start_matches('[').trim_end_matches(']');
-    h.eq_ignore_ascii_case("localhost") || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    hosts(url).iter().all(|h| {
+        let h = h.trim_start_matches('[').trim_end_matches(']');
+        h.eq_ignore_ascii_case("localhost") || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    })
 }
 
 /// The state to show while no credentials exist for a coordinator that needs them.
@@ -156,6 +170,10 @@ mod tests {
         }
         assert_eq!(host_port(&url("tls://island:pw@sail.archipelag.io:4222")), "sail.archipelag.io:4222");
         assert_eq!(host(&url("tls://sail.archipelag.io:4222")), "sail.archipelag.io");
+        let list = url("nats://127.0.0.1:4222,nats://localhost:4223");
+        assert!(is_local(&list), "every server of the list is on this machine");
+        assert!(!is_local(&url("nats://127.0.0.1:4222,tls://sail.archipelag.io:4222")));
+        assert_eq!(host_port(&list), "127.0.0.1:4222 or localhost:4223");
     }
 
     #[test]

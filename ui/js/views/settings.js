@@ -38,7 +38,7 @@ function coordinator(c, place) {
     .then(() => { pass.value = ""; toast("Credentials stored; Island reconnects with them now", "ok"); })
     .catch((e) => toast(e.message));
   return h("section", { class: "card", id: "coordinator-settings" }, h("h2", {}, "Coordinator"),
-    field("URL", url, hint(c, "coordinator_url", "nats:// or tls://. Island reconnects when you save.")),
+    field("Servers", url, hint(c, "coordinator_url", "nats:// or tls://; a cluster's servers separated by commas (Island also follows the servers the cluster announces). Island reconnects when you save.")),
     h("button", { class: "primary", id: "save-coordinator", onclick: () => api.editSettings({ coordinator_url: url.value.trim() }).then(saved("Coordinator")).catch((e) => toast(e.message)) }, "Save"),
     c.password_in_url ? h("p", { class: "hint" }, "The password in coordinator.nats_url keeps working. To keep it out of config.toml, store it below, then remove it from nats_url in the file.") : null,
     h("h3", {}, "Credentials"),
