@@ -42,7 +42,8 @@ pub struct CoordinatorConfig {
     /// Largest job message accepted, in bytes; larger ones fail with a clear error.
     pub max_job_bytes: Bounded<1024, 67_108_864>,
     /// Longest pause between connection attempts when the server cannot be reached or
-    /// refuses the credentials.
+    /// refuses the credentials, and longest random pause before registering again after an
+    /// outage (so a swarm returning together registers spread over twice this).
     #[serde(with = "humantime_serde")]
     pub reconnect_max_delay: Duration,
 }
@@ -62,7 +63,7 @@ impl Default for CoordinatorConfig {
             request_timeout: Duration::from_secs(10),
             pairing_retry: Duration::from_secs(60),
             max_job_bytes: Bounded::new(1_048_576).expect("in range"),
-            reconnect_max_delay: Duration::from_secs(10),
+            reconnect_max_delay: Duration::from_secs(15),
         }
     }
 }

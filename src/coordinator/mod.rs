@@ -315,7 +315,7 @@ async fn run_session(
         token: session.clone(),
         root: cx.token.clone(),
     };
-    let (connected_tx, connected_rx) = watch::channel(0u64);
+    let (connected_tx, connected_rx) = watch::channel(Connection::default());
     let tracker = TaskTracker::new();
     let a = &cx.alive;
     spawn_named(&tracker, a, "registration and pairing", session::run(link.clone(), connected_rx.clone()));
@@ -340,17 +340,26 @@ async fn run_session(
     owner_changed
 }
 
+/// The connections of one client so far: how many, and how long the link was down before
+/// the latest (zero for the first).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct Connection {
+    pub(super) count: u64,
+    pub(super) down_for: std::time::Duration,
+}
+
 /// Maps client events to the link state the owner sees, and counts connections so the
 /// session task registers again after every reconnect. Returns when the client is gone
 /// (its event channel closes) or the agent stops.
 async fn watch_events(
     link: Link,
     mut events: mpsc::UnboundedReceiver<async_nats::Event>,
-    connected: watch::Sender<u64>,
+    connected: watch::Sender<Connection>,
     generation: u64,
 ) {
     let url = link.config.coordinator.nats_url.clone();
     let mut last = LinkState::Connecting;
+    let mut down_since = None;
     loop {
         let event = tokio::select! {
             () = link.root.cancelled() => return,
@@ -361,15 +370,19 @@ async fn watch_events(
                 let info = link.client.server_info();
                 let server = format!("{}:{}", info.host, info.port);
                 info!("Connected to NATS at {url} (server {server})");
-                connected.send_modify(|n| *n += 1);
+                let down_for = down_since.take().map_or(std::time::Duration::ZERO, |t: std::time::Instant| t.elapsed());
+                connected.send_modify(|c| *c = Connection { count: c.count + 1, down_for });
                 link.tell(ToAgent::MaxMessageBytes(info.max_payload)).await;
                 LinkStatus { server: Some(server), ..LinkStatus::new(LinkState::Connected, None) }
             }
-            async_nats::Event::Disconnected => LinkStatus {
-                problem: Some(LinkProblem::Lost),
-                action: Some("Island reconnects by itself; check the internet connection if this lasts.".into()),
-                ..LinkStatus::new(LinkState::Disconnected, Some("connection lost; reconnecting".into()))
-            },
+            async_nats::Event::Disconnected => {
+                down_since.get_or_insert_with(std::time::Instant::now);
+                LinkStatus {
+                    problem: Some(LinkProblem::Lost),
+                    action: Some("Island reconnects by itself; check the internet connection if this lasts.".into()),
+                    ..LinkStatus::new(LinkState::Disconnected, Some("connection lost; reconnecting".into()))
+                }
+            }
             async_nats::Event::ServerError(async_nats::ServerError::AuthorizationViolation) => {
                 let refused = async_nats::ConnectError::new(async_nats::ConnectErrorKind::AuthorizationViolation);
                 problem::connect_failed(&refused, &url, generation)

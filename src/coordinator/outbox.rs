@@ -165,7 +165,7 @@ impl Shared {
 
 /// Publishes reports for one connection; at shutdown, also whatever is still queued (for
 /// up to `request_timeout`).
-pub(super) async fn run(link: Link, shared: Shared, connected: watch::Receiver<u64>) {
+pub(super) async fn run(link: Link, shared: Shared, connected: watch::Receiver<super::Connection>) {
     let mut st = shared.0.lock().await;
     if !st.seeded {
         st.seeded = true;
@@ -256,7 +256,7 @@ enum Attempt {
 
 struct Outbox {
     link: Link,
-    connected: watch::Receiver<u64>,
+    connected: watch::Receiver<super::Connection>,
     /// Per subject: whether a stream captures it, and for which connection that was learnt.
     durable: HashMap<String, (bool, u64)>,
     /// Set at shutdown: stop retrying after this.
@@ -335,7 +335,7 @@ impl Outbox {
     /// JetStream API gives no answer (only "no stream" means plain NATS).
     async fn is_durable(&mut self, subject: &str) -> Option<bool> {
         use async_nats::jetstream::context::GetStreamByNameErrorKind;
-        let connection = *self.connected.borrow();
+        let connection = self.connected.borrow().count;
         if let Some((durable, seen)) = self.durable.get(subject)
             && *seen == connection
         {

@@ -18,7 +18,7 @@ use crate::config::HostConfig;
 use crate::fsutil::unix_ms;
 
 /// Runs until the connection ends.
-pub(super) async fn run(link: Link, mut connected: watch::Receiver<u64>) {
+pub(super) async fn run(link: Link, mut connected: watch::Receiver<super::Connection>) {
     // When to ask for a (new) pairing code; `None` while a request is not due.
     let mut pair_at: Option<Instant> = None;
     // Registration runs beside the loop (it may wait for a listener); it reports when heard.
@@ -35,7 +35,12 @@ pub(super) async fn run(link: Link, mut connected: watch::Receiver<u64>) {
                     return;
                 }
                 let (link, heard_tx) = (link.clone(), heard_tx.clone());
+                let wait = return_spread(connected.borrow_and_update().down_for, link.config.coordinator.reconnect_max_delay);
                 _registering = Some(AbortOnDropHandle::new(tokio::spawn(async move {
+                    if !wait.is_zero() {
+                        debug!(after = ?wait, "back after an outage: registering after a random pause, as every other Island does");
+                        tokio::time::sleep(wait).await;
+                    }
                     register(&link).await;
                     let _ = heard_tx.send(()).await;
                 })));
@@ -53,6 +58,19 @@ pub(super) async fn run(link: Link, mut connected: watch::Receiver<u64>) {
         }
     }
 }
+
+/// The pause before registering again on a connection made after the link was down for
+/// `down_for`. After a short break (a node of the cluster died and the client moved to
+/// another at once) none: the Island is back within moments. After an outage every Island
+/// reconnects within `max` (`coordinator.reconnect_max_delay`) of the coordinator's return,
+/// most of them early (each waits out the rest of a random pause); a further random pause
+/// up to `max` spreads their registrations over twice that window.
+fn return_spread(down_for: Duration, max: Duration) -> Duration {
+    if down_for < OUTAGE { Duration::ZERO } else { super::jitter::full(max) }
+}
+
+/// A break in the link this long or longer counts as an outage.
+const OUTAGE: Duration = Duration::from_secs(1);
 
 async fn sleep_until(at: Option<Instant>) {
     match at {
@@ -161,5 +179,19 @@ fn show_code(code: &str, url: Option<&str>, expires_in: Duration) {
     match url {
         Some(url) => info!("Visit {url} to pair this Island (the code expires in {minutes} min)"),
         None => info!("Enter the code on the Archipelag.io website (it expires in {minutes} min)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_return_after_an_outage_waits_and_never_past_the_maximum() {
+        let max = Duration::from_secs(10);
+        assert_eq!(return_spread(Duration::from_millis(20), max), Duration::ZERO, "a failover registers at once");
+        let waits: Vec<Duration> = (0..1000).map(|_| return_spread(Duration::from_secs(12), max)).collect();
+        assert!(waits.iter().all(|w| *w <= max));
+        assert!(waits.iter().filter(|w| **w < max / 10).count() < 200, "spread, not all at once");
     }
 }

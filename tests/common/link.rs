@@ -20,6 +20,8 @@ pub fn linked_config(double: &CoordinatorDouble) -> Config {
     c.coordinator.pull_wait = Duration::from_millis(500);
     c.coordinator.request_timeout = Duration::from_secs(2);
     c.coordinator.pairing_retry = Duration::from_millis(500);
+    // After an outage Islands register again after a random pause up to this.
+    c.coordinator.reconnect_max_delay = Duration::from_secs(2);
     c.agent.metrics_interval = Duration::from_millis(200);
     c
 }
