@@ -18,6 +18,10 @@ use super::double::{Observed, REPORTS_STREAM};
 pub(super) struct Shared {
     pub(super) paired: HashSet<String>,
     pub(super) log: Vec<Observed>,
+    /// How many things were seen (the log's length unless it is not kept).
+    pub(super) seen: usize,
+    /// Tell waiters only, keep no log (a swarm's heartbeats would fill memory).
+    pub(super) forget: bool,
 }
 
 /// Records what the double sees, in order, and tells waiters.
@@ -34,8 +38,11 @@ impl Recorder {
 
     pub(super) fn push(&self, o: Observed) {
         let mut s = self.shared.lock().expect("double state");
-        s.log.push(o.clone());
-        let _ = self.events.send((s.log.len() - 1, o));
+        if !s.forget {
+            s.log.push(o.clone());
+        }
+        s.seen += 1;
+        let _ = self.events.send((s.seen - 1, o));
     }
 
     pub(super) fn json(&self, payload: &[u8], make: fn(Value) -> Observed) {
