@@ -6,6 +6,7 @@ mod bridge;
 mod command_names;
 mod commands;
 pub mod tray;
+mod trim;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -90,6 +91,12 @@ pub fn run() -> ExitCode {
     let hidden = std::env::args().any(|a| a == "--hidden");
     let app = with_commands(tauri::Builder::default())
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| show_window(app)))
+        // What the closed window cost goes back to the system (see `trim`).
+        .on_window_event(|window, event| {
+            if matches!(event, tauri::WindowEvent::Destroyed) && window.label() == "main" {
+                trim::after_window_closed();
+            }
+        })
         .setup(move |app| {
             let handle = app.handle().clone();
             let agent: AgentHandle = tauri::async_runtime::block_on(async { prepared.builder().await.start().await })?;

@@ -1,6 +1,7 @@
 //! The tray through its D-Bus menu (com.canonical.dbusmenu, as desktop panels see it): the
 //! menu holds the status line, Pause/Resume, Open and Quit; Pause pauses hosting (the
-//! heartbeat says so) and the label flips; Quit shuts down gracefully and exits 0. Runs in a
+//! heartbeat says so) and the label flips; Quit shuts down gracefully and exits 0; Open
+//! opens the window, whose WebKit processes all end when it is closed. Runs in a
 //! D-Bus session under Xvfb (CI); elsewhere it skips, saying why.
 
 use std::process::{Child, Command, Stdio};
@@ -97,6 +98,74 @@ fn a_session_logout_sigterm_shuts_the_agent_down_gracefully() {
     assert_eq!(status.code(), Some(0));
     let out = std::fs::read_to_string(&log).unwrap();
     assert!(out.contains("Received SIGTERM: shutting down gracefully") && out.contains("Shutdown complete"), "{out}");
+}
+
+/// Opening the window from the tray and closing it (as a window manager's close button does)
+/// ends WebKit's processes, network process included, and the window opens again. The tree's
+/// memory in each state is printed.
+#[test]
+fn a_closed_window_leaves_no_webkit_process_and_opens_again() {
+    use island::devnet::services::{Service::*, present_or_skip};
+    if !present_or_skip(&[SessionBus, Display, Gdbus, NatsServer, PythonXlib]) {
+        return;
+    }
+    let _turn = ONE_APP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let double = rt.block_on(CoordinatorDouble::start(Default::default())).expect("nats-server on PATH");
+    let home = tempfile::tempdir().unwrap();
+    let app = launch(&home, &double, Stdio::null());
+    let pid = app.0.id();
+    let dest = wait("the tray on D-Bus", || tray_connection(Some(pid)));
+    let open = wait("the tray menu", || layout(&dest).get(2).map(|(id, _)| id.clone()));
+    let webkit = |want: bool| {
+        move || {
+            let names = descendants(pid);
+            let both = ["WebKitWebProces", "WebKitNetworkPr"].iter().all(|n| names.iter().any(|(_, c)| c == n));
+            let none = !names.iter().any(|(_, c)| c.starts_with("WebKit"));
+            (if want { both } else { none }).then_some(())
+        }
+    };
+    click(&dest, &open);
+    wait("WebKit's web and network processes", webkit(true));
+    let opened = tree_rss_mb(pid);
+    let closer = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/close-window.py");
+    let out = Command::new("/usr/bin/python3").args([closer, "Island"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "closed", "{out:?}");
+    wait("no WebKit process left", webkit(false));
+    // The working set is trimmed a moment later.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let closed = tree_rss_mb(pid);
+    click(&dest, &open);
+    wait("WebKit's processes again", webkit(true));
+    println!("window: open {opened} MB, closed to the tray {closed} MB (RSS of the process tree, debug build)");
+}
+
+/// The pids and names (`comm`) of `pid`'s descendants.
+fn descendants(pid: u32) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten();
+    for task in tasks {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for child in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
+            let comm = std::fs::read_to_string(format!("/proc/{child}/comm")).unwrap_or_default();
+            out.push((child, comm.trim_end().to_string()));
+            out.extend(descendants(child));
+        }
+    }
+    out
+}
+
+/// The resident memory of `pid` and its descendants, in MB.
+fn tree_rss_mb(pid: u32) -> u64 {
+    let rss = |p: u32| {
+        let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (rss(pid) + descendants(pid).into_iter().map(|(p, _)| rss(p)).sum::<u64>()) / 1024
 }
 
 fn rustix_term(child: &Child) {

@@ -39,7 +39,12 @@ pub enum Service {
     BusyboxStatic,
     /// `docker-registry`, a private image registry for the pull tests.
     DockerRegistry,
+    /// Python's X11 library, with which a test closes the window as a window manager would.
+    PythonXlib,
 }
+
+/// Where Debian's python3-xlib puts the library.
+const PYTHON_XLIB: &str = "/usr/lib/python3/dist-packages/Xlib";
 
 /// Where Debian's busybox-static puts its static busybox (the dynamic busybox package uses
 /// the same path, so the package's documentation folder tells them apart).
@@ -60,7 +65,7 @@ impl Service {
             Service::GnomeKeyring => "gnome-keyring-daemon".into(),
             Service::DockerRegistry => "docker-registry".into(),
             Service::DbusRunSession => "dbus-run-session".into(),
-            Service::Display | Service::SessionBus | Service::BusyboxStatic => return None,
+            Service::Display | Service::SessionBus | Service::BusyboxStatic | Service::PythonXlib => return None,
         })
     }
 
@@ -79,6 +84,7 @@ impl Service {
             Service::SessionBus => "a D-Bus session bus",
             Service::BusyboxStatic => "a static busybox",
             Service::DockerRegistry => "docker-registry",
+            Service::PythonXlib => "python3-xlib",
         }
     }
 
@@ -97,6 +103,7 @@ impl Service {
             Service::SessionBus => "run inside dbus-run-session, Debian package dbus",
             Service::BusyboxStatic => "Debian package busybox-static",
             Service::DockerRegistry => "Debian package docker-registry",
+            Service::PythonXlib => "Debian package python3-xlib",
         }
     }
 
@@ -111,6 +118,7 @@ impl Service {
             Service::BusyboxStatic => {
                 std::path::Path::new(STATIC_BUSYBOX_MARK).is_dir() && std::path::Path::new(STATIC_BUSYBOX).is_file()
             }
+            Service::PythonXlib => std::path::Path::new(PYTHON_XLIB).is_dir(),
             _ => self.program().is_some_and(|p| find_program(&p).is_some()),
         };
         if present { Ok(()) } else { Err(Missing(self)) }
