@@ -16,10 +16,15 @@ impl CoordinatorDouble {
     /// # Errors
     /// When the stream or the consumer is missing.
     pub async fn unacked_jobs(&self, host_id: &str) -> Result<(usize, u64), async_nats::Error> {
-        let stream = self.js.get_stream(subjects::JOBS_STREAM).await?;
-        let mut consumer: consumer::PullConsumer = stream.get_consumer(&subjects::consumer(host_id)).await?;
-        let info = consumer.info().await?;
+        let info = self.consumer_info(subjects::JOBS_STREAM, &subjects::consumer(host_id)).await?;
         Ok((info.num_ack_pending, info.num_redelivered as u64))
+    }
+
+    /// A consumer's state, asked of its leader.
+    async fn consumer_info(&self, stream: &str, name: &str) -> Result<consumer::Info, async_nats::Error> {
+        let stream = self.js.get_stream(stream).await?;
+        let mut consumer: consumer::PullConsumer = stream.get_consumer(name).await?;
+        Ok(consumer.info().await?.clone())
     }
 
     /// Waits until every replica of the job and report streams, the Island's consumer and
@@ -31,14 +36,11 @@ impl CoordinatorDouble {
     /// A description of the groups still behind.
     pub async fn wait_replicated(&self, host_id: &str, within: Duration) -> Result<(), String> {
         let end = tokio::time::Instant::now() + within;
-        let groups = [
-            (subjects::JOBS_STREAM.to_string(), Some(subjects::consumer(host_id))),
-            (REPORTS_STREAM.to_string(), Some("double".to_string())),
-        ];
+        let groups = [(subjects::JOBS_STREAM, subjects::consumer(host_id)), (REPORTS_STREAM, "double".to_string())];
         loop {
             let mut behind = Vec::new();
             for (stream, consumer) in &groups {
-                for (what, peers) in self.peers(stream, consumer.as_deref()).await {
+                for (what, peers) in self.peers(stream, consumer).await {
                     let ok = peers
                         .as_ref()
                         .is_some_and(|p| p.len() + 1 == self.replicas && p.iter().all(|r| r.current && !r.offline));
@@ -57,27 +59,16 @@ impl CoordinatorDouble {
         }
     }
 
-    /// The followers of a stream's group and of one of its consumers' (`None`: no answer).
-    async fn peers(&self, name: &str, consumer: Option<&str>) -> Vec<(String, Option<Vec<stream::PeerInfo>>)> {
-        let mut out = Vec::new();
-        let stream = self.js.get_stream(name).await.ok();
+    /// The followers of a stream's group and of one of its consumers' (`None`: no answer,
+    /// or no leader).
+    async fn peers(&self, name: &str, consumer: &str) -> [(String, Option<Vec<stream::PeerInfo>>); 2] {
         let followers = |c: Option<stream::ClusterInfo>| c.filter(|c| c.leader.is_some()).map(|c| c.replicas);
-        let info = match &stream {
-            Some(s) => s.clone().info().await.ok().map(|i| i.cluster.clone()),
-            None => None,
+        let stream = match self.js.get_stream(name).await {
+            Ok(mut s) => s.info().await.ok().and_then(|i| i.cluster.clone()),
+            Err(_) => None,
         };
-        out.push((format!("stream {name}"), info.flatten().and_then(|c| followers(Some(c)))));
-        if let Some(c) = consumer {
-            let info = match &stream {
-                Some(s) => match s.get_consumer::<consumer::pull::Config>(c).await {
-                    Ok(mut k) => k.info().await.ok().and_then(|i| i.cluster.clone()),
-                    Err(_) => None,
-                },
-                None => None,
-            };
-            out.push((format!("consumer {c}"), followers(info)));
-        }
-        out
+        let consumer_cluster = self.consumer_info(name, consumer).await.ok().and_then(|i| i.cluster);
+        [(format!("stream {name}"), followers(stream)), (format!("consumer {consumer}"), followers(consumer_cluster))]
     }
 
     /// The Island's job consumer and the double's reports consumer as the cluster sees
@@ -89,12 +80,7 @@ impl CoordinatorDouble {
     }
 
     async fn describe(&self, stream: &str, name: &str) -> String {
-        let info = async {
-            let stream = self.js.get_stream(stream).await?;
-            let mut consumer: consumer::PullConsumer = stream.get_consumer(name).await?;
-            Ok::<_, async_nats::Error>(consumer.info().await?.clone())
-        };
-        match info.await {
+        match self.consumer_info(stream, name).await {
             Ok(i) => format!(
                 "consumer: leader {:?}, replicas {:?}, waiting pulls {}, pending {}, unacked {}, redelivered {}",
                 i.cluster.as_ref().and_then(|c| c.leader.clone()),
