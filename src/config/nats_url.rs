@@ -38,6 +38,21 @@ fn redact(entry: &str) -> String {
     }
 }
 
+/// An entry's `host[:port]` as written, without scheme, credentials or path.
+fn host_port(entry: &str) -> &str {
+    let rest = parts(entry).2;
+    rest.split(['/', '?']).next().unwrap_or_default()
+}
+
+/// `host[:port]` split; a colon inside an IPv6 literal's brackets ("[::1]:4222") is not a
+/// port's.
+fn split_port(host_port: &str) -> (&str, Option<&str>) {
+    match host_port.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || (h.starts_with('[') && h.ends_with(']')) => (h, Some(p)),
+        _ => (host_port, None),
+    }
+}
+
 impl NatsUrl {
     /// The text with credentials, for the config file only.
     pub fn expose(&self) -> &str {
@@ -56,6 +71,16 @@ impl NatsUrl {
                 format!("{scheme}://{rest}")
             })
             .collect()
+    }
+
+    /// Each server's host and port as written ("sail.archipelag.io:4222"): for sentences.
+    pub fn host_ports(&self) -> Vec<&str> {
+        self.entries().map(host_port).collect()
+    }
+
+    /// Each server's host alone ("sail.archipelag.io", "[::1]").
+    pub fn hosts(&self) -> Vec<&str> {
+        self.entries().map(|e| split_port(host_port(e)).0).collect()
     }
 
     /// The user and password, from the entry that carries them.
@@ -101,11 +126,7 @@ fn check_entry(entry: &str) -> Result<(), String> {
             "expected a nats:// or tls:// URL such as \"tls://sail.archipelag.io:4222\", found \"{shown}\""
         ));
     }
-    let host = rest.split(['/', '?']).next().unwrap_or_default();
-    let (name, port) = match host.rsplit_once(':') {
-        Some((n, p)) if !n.ends_with(']') || host.starts_with('[') => (n, Some(p)),
-        _ => (host, None),
-    };
+    let (name, port) = split_port(host_port(entry));
     if name.is_empty() {
         return Err(format!("the URL \"{shown}\" names no host"));
     }
@@ -167,6 +188,13 @@ mod tests {
         assert_eq!(u.without_credentials(), "tls://sail.archipelag.io:4222");
         assert_eq!(u.to_string(), "tls://island:***@sail.archipelag.io:4222");
         assert!(!format!("{u:?}").contains("s3cr"));
+    }
+
+    #[test]
+    fn hosts_and_ports_as_written() {
+        let u: NatsUrl = "tls://u:p@a.example:4222,nats://[::1]:4223,nats://[::1],nats://b.example".parse().unwrap();
+        assert_eq!(u.host_ports(), ["a.example:4222", "[::1]:4223", "[::1]", "b.example"]);
+        assert_eq!(u.hosts(), ["a.example", "[::1]", "[::1]", "b.example"]);
     }
 
     #[test]

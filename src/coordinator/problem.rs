@@ -8,31 +8,13 @@ use async_nats::ConnectErrorKind;
 use crate::api::{LinkProblem, LinkState, LinkStatus};
 use crate::config::NatsUrl;
 
-/// The host and port of each server, as the owner typed them: "sail.archipelag.io:4222".
-fn host_ports(url: &NatsUrl) -> Vec<String> {
-    let one = |plain: &str| {
-        let rest = plain.split_once("://").map_or(plain, |(_, r)| r);
-        rest.split(['/', '?']).next().unwrap_or(rest).to_string()
-    };
-    url.servers().iter().map(|s| one(s)).collect()
-}
-
-/// The hosts alone: "sail.archipelag.io".
-fn hosts(url: &NatsUrl) -> Vec<String> {
-    let one = |hp: String| match hp.rsplit_once(':') {
-        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')) => h.into(),
-        _ => hp,
-    };
-    host_ports(url).into_iter().map(one).collect()
-}
-
 /// The servers for a sentence: "a.example:4222" or "a.example:4222 or b.example:4222".
 fn host_port(url: &NatsUrl) -> String {
-    host_ports(url).join(" or ")
+    url.host_ports().join(" or ")
 }
 
 fn host(url: &NatsUrl) -> String {
-    let mut h = hosts(url);
+    let mut h = url.hosts();
     h.dedup();
     h.join(" or ")
 }
@@ -40,7 +22,7 @@ fn host(url: &NatsUrl) -> String {
 /// A coordinator on this machine (a devnet, a test double): tried without credentials.
 /// Every other coordinator needs them, so an Island without any does not try.
 pub(super) fn is_local(url: &NatsUrl) -> bool {
-    hosts(url).iter().all(|h| {
+    url.hosts().iter().all(|h| {
         let h = h.trim_start_matches('[').trim_end_matches(']');
         h.eq_ignore_ascii_case("localhost") || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
     })
