@@ -25,4 +25,5 @@ pub const COMMANDS: &[&str] = &[
     "cancel_model_download",
     "evict_model",
     "pin_model",
+    "window_painted",
 ];

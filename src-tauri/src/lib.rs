@@ -7,33 +7,21 @@ mod command_names;
 mod commands;
 pub mod tray;
 mod trim;
+mod window;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use island::AgentHandle;
 use island::home::IslandHome;
-use tauri::{AppHandle, Builder, Manager, RunEvent, Runtime, WebviewUrl, WebviewWindowBuilder};
+use tauri::{AppHandle, Builder, Manager, RunEvent, Runtime};
 use tracing::{error, info};
 
 pub use command_names::COMMANDS;
 
-/// Shows the window, creating it when it does not exist: a closed window is destroyed, so
-/// Island in the tray pays for no webview.
+/// Shows the window, creating it when it does not exist (see `window`).
 pub fn show_window<R: Runtime>(app: &AppHandle<R>) {
-    if let Some(w) = app.get_webview_window("main") {
-        let _ = w.show();
-        let _ = w.set_focus();
-        return;
-    }
-    let built = WebviewWindowBuilder::new(app, "main", WebviewUrl::App("index.html".into()))
-        .title("Island")
-        .inner_size(1000.0, 720.0)
-        .min_inner_size(720.0, 520.0)
-        .build();
-    if let Err(e) = built {
-        error!("cannot open the window: {e}");
-    }
+    window::show(app);
 }
 
 /// Registers the commands the window may call (see `commands`).
@@ -60,6 +48,7 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::cancel_model_download,
         commands::evict_model,
         commands::pin_model,
+        window::window_painted,
     ])
 }
 
@@ -104,7 +93,10 @@ pub fn run() -> ExitCode {
             tray::build(&handle, &agent.status().borrow())?;
             quit_on_stop_signal(&handle, agent.clone());
             attach(&handle, agent);
-            if !hidden {
+            if hidden {
+                let app = handle.clone();
+                trim::after_hidden_start(move || app.get_webview_window("main").is_none());
+            } else {
                 show_window(&handle);
             }
             Ok(())

@@ -1,8 +1,9 @@
 //! The tray through its D-Bus menu (com.canonical.dbusmenu, as desktop panels see it): the
 //! menu holds the status line, Pause/Resume, Open and Quit; Pause pauses hosting (the
 //! heartbeat says so) and the label flips; Quit shuts down gracefully and exits 0; Open
-//! opens the window, whose WebKit processes all end when it is closed. Runs in a
-//! D-Bus session under Xvfb (CI); elsewhere it skips, saying why.
+//! opens the window, whose WebKit processes all end when it is closed; the working set is
+//! trimmed after a hidden start and after the window closes. Runs in a D-Bus session under
+//! Xvfb (CI); elsewhere it skips, saying why.
 
 use std::process::{Child, Command, Stdio};
 
@@ -101,8 +102,8 @@ fn a_session_logout_sigterm_shuts_the_agent_down_gracefully() {
 }
 
 /// Opening the window from the tray and closing it (as a window manager's close button does)
-/// ends WebKit's processes, network process included, and the window opens again. The tree's
-/// memory in each state is printed.
+/// ends WebKit's processes, network process included, trims the working set, and the window
+/// opens again and paints. The tree's memory in each state and the times to paint are printed.
 #[test]
 fn a_closed_window_leaves_no_webkit_process_and_opens_again() {
     use island::devnet::services::{Service::*, present_or_skip};
@@ -113,7 +114,8 @@ fn a_closed_window_leaves_no_webkit_process_and_opens_again() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let double = rt.block_on(CoordinatorDouble::start(Default::default())).expect("nats-server on PATH");
     let home = tempfile::tempdir().unwrap();
-    let app = launch(&home, &double, Stdio::null());
+    let out = home.path().join("out.log");
+    let app = launch(&home, &double, std::fs::File::create(&out).unwrap().into());
     let pid = app.0.id();
     let dest = wait("the tray on D-Bus", || tray_connection(Some(pid)));
     let open = wait("the tray menu", || layout(&dest).get(2).map(|(id, _)| id.clone()));
@@ -125,19 +127,51 @@ fn a_closed_window_leaves_no_webkit_process_and_opens_again() {
             (if want { both } else { none }).then_some(())
         }
     };
+    let painted = |n: usize| {
+        let out = &out;
+        move || logged(out, "The window was painted").get(n - 1).cloned()
+    };
     click(&dest, &open);
     wait("WebKit's web and network processes", webkit(true));
+    wait("the window's first paint", painted(1));
     let opened = tree_rss_mb(pid);
     let closer = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/close-window.py");
-    let out = Command::new("/usr/bin/python3").args([closer, "Island"]).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "closed", "{out:?}");
+    let closing = Command::new("/usr/bin/python3").args([closer, "Island"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&closing.stdout).trim(), "closed", "{closing:?}");
     wait("no WebKit process left", webkit(false));
-    // The working set is trimmed a moment later.
-    std::thread::sleep(std::time::Duration::from_secs(5));
+    let trimmed =
+        wait("the working set trimmed", || logged(&out, "The window is closed: Island's memory went from").pop());
     let closed = tree_rss_mb(pid);
     click(&dest, &open);
     wait("WebKit's processes again", webkit(true));
+    let reopened = wait("the reopened window's first paint", painted(2));
     println!("window: open {opened} MB, closed to the tray {closed} MB (RSS of the process tree, debug build)");
+    println!("{trimmed}\nreopened: {reopened}");
+}
+
+/// Started hidden (at login), the app gives back what start-up used once it is over.
+#[test]
+fn started_hidden_the_app_trims_what_start_up_used() {
+    use island::devnet::services::{Service::*, present_or_skip};
+    if !present_or_skip(&[SessionBus, Display, NatsServer]) {
+        return;
+    }
+    let _turn = ONE_APP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let double = rt.block_on(CoordinatorDouble::start(Default::default())).expect("nats-server on PATH");
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("out.log");
+    let _app = launch(&home, &double, std::fs::File::create(&out).unwrap().into());
+    let line = wait("the start-up trim", || logged(&out, "Started in the tray: Island's memory went from").pop());
+    let mb: Vec<u64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    assert!(matches!(mb[..], [before, after] if after < before), "{line}");
+    println!("{line}");
+}
+
+/// The lines of the app's output that contain `needle`, in order.
+fn logged(out: &std::path::Path, needle: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(out).unwrap_or_default();
+    text.lines().filter(|l| l.contains(needle)).map(str::to_string).collect()
 }
 
 /// The pids and names (`comm`) of `pid`'s descendants.

@@ -8,6 +8,8 @@ function invoke(cmd, args) {
 }
 
 export const getStatus = () => invoke("get_status");
+// Once, when the window first shows the status: the app logs how long opening took.
+export const windowPainted = () => invoke("window_painted");
 export const openPairingPage = () => invoke("open_pairing_page");
 export const recentLogs = () => invoke("recent_logs");
 // The core's last minutes of live figures: [{at_ms, cpu_percent, gpus: [[index, live]]}].

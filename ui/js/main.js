@@ -76,5 +76,9 @@ document.getElementById("toast").addEventListener("click", hideToast);
 followTheme();
 subscribe((s) => s.status && header(s.status));
 api.onEvent("status", setStatus);
-api.getStatus().then(setStatus).then(() => api.recentFigures()).then(seedHistory).catch((e) => toast(e.message));
+api.getStatus().then((s) => {
+  setStatus(s);
+  // The frame after next is the first one painted with the status in it.
+  requestAnimationFrame(() => requestAnimationFrame(() => api.windowPainted().catch(() => {})));
+}).then(() => api.recentFigures()).then(seedHistory).catch((e) => toast(e.message));
 show(current);
