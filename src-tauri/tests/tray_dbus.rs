@@ -27,7 +27,7 @@ impl Drop for App {
 
 /// The app, hidden in the tray, with a home in `home` and heartbeats every second to
 /// `double`; its standard output goes to `stdout`.
-fn launch(home: &tempfile::TempDir, double: &CoordinatorDouble, stdout: Stdio) -> App {
+fn launch(home: &tempfile::TempDir, double: &CoordinatorDouble, stdout: std::fs::File) -> App {
     let island_home = home.path().join(".island");
     std::fs::create_dir_all(&island_home).unwrap();
     std::fs::write(island_home.join("config.toml"), "[coordinator]\nheartbeat_interval = \"1s\"\n").unwrap();
@@ -43,18 +43,36 @@ fn launch(home: &tempfile::TempDir, double: &CoordinatorDouble, stdout: Stdio) -
         .unwrap())
 }
 
-#[test]
-fn the_tray_menu_pauses_hosting_and_quits_gracefully() {
-    use island::devnet::services::{Service::*, present_or_skip};
-    if !present_or_skip(&[SessionBus, Display, Gdbus, NatsServer]) {
-        return;
+/// One test's app: its turn, a coordinator double, a home, and the app started hidden with
+/// its standard output in `out`. Fields drop in order: the app ends first, the turn last.
+struct Run {
+    app: App,
+    double: CoordinatorDouble,
+    rt: tokio::runtime::Runtime,
+    out: std::path::PathBuf,
+    _home: tempfile::TempDir,
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+/// Starts one, or `None` when a service it needs is missing (said loudly).
+fn start(needs: &[island::devnet::services::Service]) -> Option<Run> {
+    if !island::devnet::services::present_or_skip(needs) {
+        return None;
     }
-    let _turn = ONE_APP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let turn = ONE_APP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let double = rt.block_on(CoordinatorDouble::start(Default::default())).expect("nats-server on PATH");
     let home = tempfile::tempdir().unwrap();
-    let mut app = launch(&home, &double, Stdio::null());
-    let dest = wait("the tray on D-Bus", || tray_connection(Some(app.0.id())));
+    let out = home.path().join("out.log");
+    let app = launch(&home, &double, std::fs::File::create(&out).unwrap());
+    Some(Run { app, double, rt, out, _home: home, _turn: turn })
+}
+
+#[test]
+fn the_tray_menu_pauses_hosting_and_quits_gracefully() {
+    use island::devnet::services::Service::*;
+    let Some(mut run) = start(&[SessionBus, Display, Gdbus, NatsServer]) else { return };
+    let dest = wait("the tray on D-Bus", || tray_connection(Some(run.app.0.id())));
     let menu = wait("a connected status line", || {
         let m = layout(&dest);
         m.first().is_some_and(|(_, l)| l.starts_with("Hosting")).then_some(m)
@@ -63,7 +81,7 @@ fn the_tray_menu_pauses_hosting_and_quits_gracefully() {
     assert_eq!(labels, ["Hosting", "Pause hosting", "Open Island", "Quit"]);
 
     click(&dest, &menu[1].0);
-    let paused = rt.block_on(double.wait_for(DEADLINE, |o| match o {
+    let paused = run.rt.block_on(run.double.wait_for(DEADLINE, |o| match o {
         Observed::Heartbeat(h) if h["status"] == "paused" => Some(()),
         _ => None,
     }));
@@ -75,29 +93,21 @@ fn the_tray_menu_pauses_hosting_and_quits_gracefully() {
     assert!(menu[0].1.starts_with("Paused"), "{menu:?}");
 
     click(&dest, &menu[3].0);
-    let status = wait("the app to exit", || app.0.try_wait().ok().flatten());
+    let status = wait("the app to exit", || run.app.0.try_wait().ok().flatten());
     assert_eq!(status.code(), Some(0));
 }
 
 #[test]
 fn a_session_logout_sigterm_shuts_the_agent_down_gracefully() {
-    use island::devnet::services::{Service::*, present_or_skip};
-    if !present_or_skip(&[SessionBus, Display, NatsServer]) {
-        return;
-    }
-    let _turn = ONE_APP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let double = rt.block_on(CoordinatorDouble::start(Default::default())).expect("nats-server on PATH");
-    let home = tempfile::tempdir().unwrap();
-    let log = home.path().join("out.log");
-    let mut app = launch(&home, &double, std::fs::File::create(&log).unwrap().into());
-    let online = rt.block_on(double.wait_for(DEADLINE, |o| matches!(o, Observed::Heartbeat(_)).then_some(())));
+    use island::devnet::services::Service::*;
+    let Some(mut run) = start(&[SessionBus, Display, NatsServer]) else { return };
+    let online = run.rt.block_on(run.double.wait_for(DEADLINE, |o| matches!(o, Observed::Heartbeat(_)).then_some(())));
     assert!(online.is_some(), "the app came online");
     // What a session manager sends at logout.
-    rustix_term(&app.0);
-    let status = wait("the app to exit", || app.0.try_wait().ok().flatten());
+    rustix_term(&run.app.0);
+    let status = wait("the app to exit", || run.app.0.try_wait().ok().flatten());
     assert_eq!(status.code(), Some(0));
-    let out = std::fs::read_to_string(&log).unwrap();
+    let out = std::fs::read_to_string(&run.out).unwrap();
     assert!(out.contains("Received SIGTERM: shutting down gracefully") && out.contains("Shutdown complete"), "{out}");
 }
 
@@ -106,17 +116,9 @@ fn a_session_logout_sigterm_shuts_the_agent_down_gracefully() {
 /// opens again and paints. The tree's memory in each state and the times to paint are printed.
 #[test]
 fn a_closed_window_leaves_no_webkit_process_and_opens_again() {
-    use island::devnet::services::{Service::*, present_or_skip};
-    if !present_or_skip(&[SessionBus, Display, Gdbus, NatsServer, PythonXlib]) {
-        return;
-    }
-    let _turn = ONE_APP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let double = rt.block_on(CoordinatorDouble::start(Default::default())).expect("nats-server on PATH");
-    let home = tempfile::tempdir().unwrap();
-    let out = home.path().join("out.log");
-    let app = launch(&home, &double, std::fs::File::create(&out).unwrap().into());
-    let pid = app.0.id();
+    use island::devnet::services::Service::*;
+    let Some(run) = start(&[SessionBus, Display, Gdbus, NatsServer, PythonXlib]) else { return };
+    let (pid, out) = (run.app.0.id(), &run.out);
     let dest = wait("the tray on D-Bus", || tray_connection(Some(pid)));
     let open = wait("the tray menu", || layout(&dest).get(2).map(|(id, _)| id.clone()));
     let webkit = |want: bool| {
@@ -127,10 +129,7 @@ fn a_closed_window_leaves_no_webkit_process_and_opens_again() {
             (if want { both } else { none }).then_some(())
         }
     };
-    let painted = |n: usize| {
-        let out = &out;
-        move || logged(out, "The window was painted").get(n - 1).cloned()
-    };
+    let painted = |n: usize| move || logged(out, "The window was painted").get(n - 1).cloned();
     click(&dest, &open);
     wait("WebKit's web and network processes", webkit(true));
     wait("the window's first paint", painted(1));
@@ -140,7 +139,7 @@ fn a_closed_window_leaves_no_webkit_process_and_opens_again() {
     assert_eq!(String::from_utf8_lossy(&closing.stdout).trim(), "closed", "{closing:?}");
     wait("no WebKit process left", webkit(false));
     let trimmed =
-        wait("the working set trimmed", || logged(&out, "The window is closed: Island's memory went from").pop());
+        wait("the working set trimmed", || logged(out, "The window is closed: Island's memory went from").pop());
     let closed = tree_rss_mb(pid);
     click(&dest, &open);
     wait("WebKit's processes again", webkit(true));
@@ -152,17 +151,9 @@ fn a_closed_window_leaves_no_webkit_process_and_opens_again() {
 /// Started hidden (at login), the app gives back what start-up used once it is over.
 #[test]
 fn started_hidden_the_app_trims_what_start_up_used() {
-    use island::devnet::services::{Service::*, present_or_skip};
-    if !present_or_skip(&[SessionBus, Display, NatsServer]) {
-        return;
-    }
-    let _turn = ONE_APP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let double = rt.block_on(CoordinatorDouble::start(Default::default())).expect("nats-server on PATH");
-    let home = tempfile::tempdir().unwrap();
-    let out = home.path().join("out.log");
-    let _app = launch(&home, &double, std::fs::File::create(&out).unwrap().into());
-    let line = wait("the start-up trim", || logged(&out, "Started in the tray: Island's memory went from").pop());
+    use island::devnet::services::Service::*;
+    let Some(run) = start(&[SessionBus, Display, NatsServer]) else { return };
+    let line = wait("the start-up trim", || logged(&run.out, "Started in the tray: Island's memory went from").pop());
     let mb: Vec<u64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
     assert!(matches!(mb[..], [before, after] if after < before), "{line}");
     println!("{line}");
