@@ -36,6 +36,9 @@ pub(crate) fn stop_gracefully(child: &mut std::process::Child, grace: std::time:
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
+    // Elsewhere there is no signal to ask with: the process is killed at once.
+    #[cfg(not(unix))]
+    let _ = grace;
     let _ = child.kill();
     let _ = child.wait();
 }
