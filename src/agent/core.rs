@@ -10,21 +10,22 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use super::executor::{ExecContext, JobUpdate, execute};
-use crate::api::{Command, Counters, Event, HostingState, JobSummary, LinkState, LinkStatus, Pairing, Setup, Status};
+use super::executor::JobUpdate;
+use super::running::RunningJob;
+use crate::api::{Command, Counters, Event, HostingState, LinkState, LinkStatus, Pairing, Setup, Status};
 use crate::config::{self, Config, SettingsView};
 use crate::coordinator::{LinkConfig, ToAgent};
 use crate::error::{Error, Result};
 use crate::fsutil::unix_ms;
 use crate::hardware::Sample;
-use crate::history::{History, HistoryEntry, local_day_start_ms};
+use crate::history::{History, local_day_start_ms};
 use crate::home::IslandHome;
 use crate::host_controls::ThermalGuard;
-use crate::jobs::{JobId, JobOutcome, JobReport, JobSpec, JobState};
+use crate::jobs::{JobId, JobReport};
 use crate::models::PreloadRecommendation;
 use crate::runtimes::{Runtime, RuntimeKind};
-use crate::state::{Journal, JournalEntry, StateStore};
-use crate::tasks::{Alive, spawn_named};
+use crate::state::{Journal, StateStore};
+use crate::tasks::Alive;
 
 /// Messages into the agent task.
 pub(crate) enum Request {
@@ -80,13 +81,6 @@ impl From<ToAgent> for Request {
             ToAgent::Undeliverable(id, reason) => Request::Undeliverable(id, reason),
         }
     }
-}
-
-pub(crate) struct RunningJob {
-    summary: JobSummary,
-    cancel: CancellationToken,
-    /// Set to fail the job whatever its exit (shared with its executor).
-    failure: Arc<std::sync::OnceLock<String>>,
 }
 
 /// Everything the agent task owns.
@@ -318,149 +312,6 @@ impl Core {
         self.config = config;
         self.publish();
         let _ = self.events.send(Event::ConfigApplied);
-    }
-
-    pub(super) fn cancel_all(&mut self) -> Vec<JobId> {
-        for (id, job) in &self.running {
-            info!(job_id = %id, "cancelling job");
-            job.cancel.cancel();
-        }
-        self.running.keys().cloned().collect()
-    }
-
-    /// The job slots: the config's, else what the hardware suggests.
-    pub fn slots(&self) -> usize {
-        let from_hw = self.status.borrow().hardware.default_job_slots();
-        self.config.agent.max_concurrent_jobs.map_or(from_hw, |n| n.get() as usize)
-    }
-
-    fn submit(&mut self, spec: JobSpec, updates: &mpsc::UnboundedSender<JobUpdate>) -> Result<()> {
-        if self.stopping {
-            return Err(Error::NotHosting(HostingState::Draining));
-        }
-        if self.hosting != HostingState::Hosting {
-            return Err(Error::NotHosting(self.hosting));
-        }
-        if self.running.contains_key(&spec.id) {
-            return Err(Error::DuplicateJob(spec.id));
-        }
-        // A redelivery of a job that ended here, or that a crash interrupted (reported
-        // failed), after its acknowledgement was lost: never run twice.
-        if self.history.ran(&spec.id) || self.journal.interrupted().iter().any(|e| e.job_id == spec.id) {
-            return Err(Error::AlreadyRan(spec.id));
-        }
-        if let Some(reason) = &self.gpu_hold
-            && self.needs_gpu(&spec)
-        {
-            return Err(Error::GpuHold(reason.clone()));
-        }
-        if self.running.len() >= self.slots() {
-            return Err(Error::AtCapacity(self.slots()));
-        }
-        let started_at_ms = unix_ms();
-        self.journal.record(JournalEntry {
-            job_id: spec.id.clone(),
-            runtime: spec.runtime,
-            workload_id: spec.workload_id.clone(),
-            started_at_ms,
-            interrupted: false,
-        });
-        let summary = JobSummary {
-            id: spec.id.clone(),
-            workload_id: spec.workload_id.clone(),
-            runtime: spec.runtime,
-            state: JobState::Started,
-            started_at_ms,
-            error: None,
-        };
-        info!(job_id = %spec.id, runtime = %spec.runtime, "job started");
-        let cancel = self.root.child_token();
-        let cx = ExecContext {
-            runtime: self.runtime_for(spec.runtime),
-            cancel: cancel.clone(),
-            cancel_grace: self.config.agent.cancel_grace,
-            events: self.events.clone(),
-            updates: updates.clone(),
-            reports: self.reports.clone(),
-            max_message_bytes: self.max_message_bytes,
-            failure: Arc::default(),
-            models: self.models.clone(),
-        };
-        let failure = cx.failure.clone();
-        self.report(&spec.id, JobState::Started, None);
-        let _ = self.events.send(Event::Job(summary.clone()));
-        self.running.insert(spec.id.clone(), RunningJob { summary, cancel, failure });
-        let name = format!("job {}", spec.id);
-        spawn_named(&self.jobs_tracker, &self.alive, name, execute(Arc::new(spec), cx));
-        self.publish();
-        Ok(())
-    }
-
-    /// GPU jobs: native model runtimes, and containers while GPUs are shared.
-    fn needs_gpu(&self, spec: &JobSpec) -> bool {
-        match spec.runtime {
-            RuntimeKind::Llmcpp | RuntimeKind::Diffusers => true,
-            RuntimeKind::Container => self.status.borrow().hardware.selected_gpus().next().is_some(),
-            RuntimeKind::Wasm | RuntimeKind::Onnx => false,
-        }
-    }
-
-    fn runtime_for(&self, kind: RuntimeKind) -> Option<Arc<dyn Runtime>> {
-        self.runtimes.get(&kind).cloned()
-    }
-
-    fn on_update(&mut self, update: JobUpdate) {
-        match update {
-            JobUpdate::State(id, state) => {
-                if let Some(job) = self.running.get_mut(&id) {
-                    job.summary.state = state;
-                    let _ = self.events.send(Event::Job(job.summary.clone()));
-                    self.report(&id, state, None);
-                }
-            }
-            JobUpdate::Finished(id, outcome) => self.on_finished(id, outcome),
-        }
-        self.publish();
-    }
-
-    fn on_finished(&mut self, id: JobId, outcome: JobOutcome) {
-        let Some(job) = self.running.remove(&id) else { return };
-        self.journal.remove(&id);
-        match &outcome {
-            JobOutcome::Succeeded => self.counters.succeeded += 1,
-            JobOutcome::Failed(_) => self.counters.failed += 1,
-            JobOutcome::Cancelled => self.counters.cancelled += 1,
-        }
-        let mut summary = job.summary;
-        summary.state = outcome.state();
-        if let JobOutcome::Failed(e) = outcome {
-            summary.error = Some(e);
-        }
-        self.record_history(&summary);
-        self.report(&id, summary.state, summary.error.clone());
-        let _ = self.events.send(Event::Job(summary));
-        self.refresh_hosting();
-    }
-
-    /// Adds a finished job to the history, with the asking price in force for its Cargo.
-    fn record_history(&mut self, job: &JobSummary) {
-        let pricing = &self.config.pricing;
-        let price = job.workload_id.as_ref().and_then(|w| pricing.workloads.get(w)).or(pricing.default_price.as_ref());
-        let entry = HistoryEntry {
-            job_id: job.id.clone(),
-            workload_id: job.workload_id.clone(),
-            runtime: job.runtime,
-            state: job.state,
-            started_at_ms: job.started_at_ms,
-            ended_at_ms: unix_ms(),
-            price: price.map(|p| p.to_string()),
-        };
-        self.history.append(entry);
-    }
-
-    fn report(&self, id: &JobId, state: JobState, error: Option<String>) {
-        let error = error.map(crate::jobs::bounded_error);
-        let _ = self.reports.send(JobReport::Status { job_id: id.clone(), state, error, at_ms: unix_ms() });
     }
 
     /// Publishes the current status to every watcher.

@@ -10,6 +10,7 @@ mod owner_config;
 mod owner_credentials;
 mod periodic;
 mod preload;
+mod running;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

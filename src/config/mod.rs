@@ -10,6 +10,7 @@ mod coordinator;
 mod edit;
 mod error;
 pub mod host_controls;
+mod known;
 mod load;
 mod locate;
 pub mod model_uri;
