@@ -24,9 +24,9 @@ pub fn show_window<R: Runtime>(app: &AppHandle<R>) {
     window::show(app);
 }
 
-/// Registers the commands the window may call (see `commands`).
+/// Registers the commands the window may call (see `commands`) and the state they use.
 pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
-    builder.invoke_handler(tauri::generate_handler![
+    builder.manage(window::Opened::default()).invoke_handler(tauri::generate_handler![
         commands::get_status,
         commands::open_pairing_page,
         commands::recent_logs,

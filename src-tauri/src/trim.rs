@@ -25,9 +25,7 @@ pub fn after_window_closed() {
         std::thread::sleep(SETTLE);
         linux::end_network_process();
         std::thread::sleep(SETTLE);
-        let before = linux::resident_mb();
-        linux::trim();
-        tracing::info!("The window is closed: Island's memory went from {before} MB to {} MB", linux::resident_mb());
+        linux::trim_and_log("The window is closed");
     });
 }
 
@@ -44,12 +42,9 @@ pub fn after_hidden_start(still_hidden: impl Fn() -> bool + Send + 'static) {
     #[cfg(target_os = "linux")]
     std::thread::spawn(move || {
         std::thread::sleep(STARTUP);
-        if !still_hidden() {
-            return;
+        if still_hidden() {
+            linux::trim_and_log("Started in the tray");
         }
-        let before = linux::resident_mb();
-        linux::trim();
-        tracing::info!("Started in the tray: Island's memory went from {before} MB to {} MB", linux::resident_mb());
     });
     #[cfg(not(target_os = "linux"))]
     let _ = still_hidden;
@@ -84,6 +79,13 @@ mod linux {
             let r = unsafe { libc::kill(pid, libc::SIGTERM) };
             tracing::debug!(pid, ok = r == 0, "ended the WebKit network process");
         }
+    }
+
+    /// Trims, and logs what the trim gave back after `when` ("The window is closed").
+    pub(super) fn trim_and_log(when: &str) {
+        let before = resident_mb();
+        trim();
+        tracing::info!("{when}: Island's memory went from {before} MB to {} MB", resident_mb());
     }
 
     /// This process's resident memory (VmRSS), in MB.

@@ -8,7 +8,8 @@ use std::time::Instant;
 use tauri::{AppHandle, Manager, Runtime, State, WebviewUrl, WebviewWindowBuilder};
 use tracing::{error, info};
 
-/// When the window being made was asked for (until its first paint).
+/// When the window being made was asked for (until its first paint); managed with the
+/// commands (`with_commands`).
 #[derive(Default)]
 pub struct Opened(Mutex<Option<Instant>>);
 
@@ -19,7 +20,6 @@ pub fn show<R: Runtime>(app: &AppHandle<R>) {
         let _ = w.set_focus();
         return;
     }
-    app.manage(Opened::default());
     let asked = Instant::now();
     let built = WebviewWindowBuilder::new(app, "main", WebviewUrl::App("index.html".into()))
         .title("Island")
