@@ -120,7 +120,15 @@ fn a_closed_window_leaves_no_webkit_process_and_opens_again() {
     let Some(run) = start(&[SessionBus, Display, Gdbus, NatsServer, PythonXlib]) else { return };
     let (pid, out) = (run.app.0.id(), &run.out);
     let dest = wait("the tray on D-Bus", || tray_connection(Some(pid)));
-    let open = wait("the tray menu", || layout(&dest).get(2).map(|(id, _)| id.clone()));
+    // The menu is rebuilt, with new item ids, while the status line changes at start-up:
+    // take Open's id from the menu once it is connected, and again for each click.
+    let open = || {
+        wait("Open Island in a connected menu", || {
+            let m = layout(&dest);
+            let connected = m.first().is_some_and(|(_, l)| l.starts_with("Hosting"));
+            m.into_iter().find(|(_, l)| connected && l == "Open Island").map(|(id, _)| id)
+        })
+    };
     let webkit = |want: bool| {
         move || {
             let names = descendants(pid);
@@ -130,7 +138,7 @@ fn a_closed_window_leaves_no_webkit_process_and_opens_again() {
         }
     };
     let painted = |n: usize| move || logged(out, "The window was painted").get(n - 1).cloned();
-    click(&dest, &open);
+    click(&dest, &open());
     wait("WebKit's web and network processes", webkit(true));
     wait("the window's first paint", painted(1));
     let opened = tree_rss_mb(pid);
@@ -141,7 +149,7 @@ fn a_closed_window_leaves_no_webkit_process_and_opens_again() {
     let trimmed =
         wait("the working set trimmed", || logged(out, "The window is closed: Island's memory went from").pop());
     let closed = tree_rss_mb(pid);
-    click(&dest, &open);
+    click(&dest, &open());
     wait("WebKit's processes again", webkit(true));
     let reopened = wait("the reopened window's first paint", painted(2));
     println!("window: open {opened} MB, closed to the tray {closed} MB (RSS of the process tree, debug build)");
