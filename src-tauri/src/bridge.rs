@@ -6,9 +6,13 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use island::AgentHandle;
 use island::api::{Event, LogLine};
-use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tauri::{AppHandle, Runtime};
+
+use crate::window::Windows;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 /// How long log lines wait to be sent together.
@@ -17,9 +21,9 @@ const LOG_BATCH_EVERY: Duration = Duration::from_millis(50);
 const LOG_BATCH_MAX: usize = 1000;
 
 /// Forwards status, events and log lines until the agent stops.
-pub fn spawn<R: Runtime>(app: AppHandle<R>, agent: AgentHandle) {
+pub fn spawn<R: Runtime>(app: AppHandle<R>, agent: AgentHandle, windows: Arc<Windows>) {
     let mut status = agent.status();
-    let status_app = app.clone();
+    let (status_app, status_windows) = (app.clone(), windows.clone());
     tauri::async_runtime::spawn(async move {
         let mut tray = None;
         loop {
@@ -32,8 +36,8 @@ pub fn spawn<R: Runtime>(app: AppHandle<R>, agent: AgentHandle) {
                 crate::tray::refresh(&status_app, &snapshot);
                 tray = Some(view);
             }
-            if status_app.get_webview_window("main").is_some() {
-                let _ = status_app.emit("island://status", &snapshot);
+            if status_windows.is_open(&status_app) {
+                status_windows.emit(&status_app, "island://status", &snapshot);
             }
             if status.changed().await.is_err() {
                 return;
@@ -41,7 +45,7 @@ pub fn spawn<R: Runtime>(app: AppHandle<R>, agent: AgentHandle) {
         }
     });
     if let Some(feed) = agent.log_feed() {
-        tauri::async_runtime::spawn(forward_logs(app.clone(), feed));
+        tauri::async_runtime::spawn(forward_logs(app.clone(), windows.clone(), feed));
     }
     let mut events = agent.events();
     tauri::async_runtime::spawn(async move {
@@ -61,12 +65,12 @@ pub fn spawn<R: Runtime>(app: AppHandle<R>, agent: AgentHandle) {
                 Event::ImagePull { .. } => "island://image-pull",
                 Event::Hosting(_) | Event::ConfigApplied => "island://changed",
             };
-            let _ = app.emit(name, &event);
+            windows.emit(&app, name, &event);
         }
     });
 }
 
-async fn forward_logs<R: Runtime>(app: AppHandle<R>, mut feed: broadcast::Receiver<LogLine>) {
+async fn forward_logs<R: Runtime>(app: AppHandle<R>, windows: Arc<Windows>, mut feed: broadcast::Receiver<LogLine>) {
     let mut batch: Vec<LogLine> = Vec::new();
     let mut every = tokio::time::interval(LOG_BATCH_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -80,16 +84,16 @@ async fn forward_logs<R: Runtime>(app: AppHandle<R>, mut feed: broadcast::Receiv
             },
             // Only polled while lines wait, so an idle log costs no wake-ups.
             _ = every.tick(), if !batch.is_empty() => {
-                let _ = app.emit("island://logs", std::mem::take(&mut batch));
+                windows.emit(&app, "island://logs", &std::mem::take(&mut batch));
                 continue;
             }
         }
         if batch.len() >= LOG_BATCH_MAX {
-            let _ = app.emit("island://logs", std::mem::take(&mut batch));
+            windows.emit(&app, "island://logs", &std::mem::take(&mut batch));
         }
     }
     if !batch.is_empty() {
-        let _ = app.emit("island://logs", batch);
+        windows.emit(&app, "island://logs", &batch);
     }
 }
 

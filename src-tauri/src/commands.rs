@@ -1,7 +1,11 @@
-//! The commands the window may call: each forwards to the core's handle (or a core
-//! function) and turns a core error into `{code, message}` for `ui/js/api.js`.
+//! The commands the window may call, by name with the page's JSON arguments (the window may
+//! be in this process or in its own, see `window`): each forwards to the core's handle (or
+//! a core function) and turns a core error into `{code, message}` for `ui/js/api.js`.
 
-use island::api::{Command, LinkStatus, LogLine, Status};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use island::api::{Command, LinkStatus};
 use island::config::{ConfigEdit, Price, SettingsForm};
 use island::credentials::Credentials;
 use island::jobs::JobId;
@@ -9,141 +13,205 @@ use island::logs::export::LogFilter;
 use island::runtimes::docker_probe::{self, DockerStatus};
 use island::{AgentHandle, ErrorCode};
 use serde::Serialize;
-use tauri::State;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 /// A core error as the UI sees it.
 #[derive(Debug, Serialize)]
 pub struct UiError {
     /// What kind (the UI switches on it).
-    pub code: ErrorCode,
+    pub code: Code,
     /// What to tell the owner.
     pub message: String,
 }
 
+/// An error's kind: the core's, or one of the shell's own.
+#[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Code {
+    /// The core refused or failed.
+    Core(ErrorCode),
+    /// The shell could not take the call.
+    Shell(ShellCode),
+}
+
+/// The shell's own error kinds.
+#[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ShellCode {
+    /// A call's arguments are missing or of the wrong type (a bug in the page).
+    BadRequest,
+}
+
 impl From<island::Error> for UiError {
     fn from(e: island::Error) -> Self {
-        UiError { code: e.code(), message: e.to_string() }
+        UiError { code: Code::Core(e.code()), message: e.to_string() }
     }
 }
 
 fn config_error(message: String) -> UiError {
-    UiError { code: ErrorCode::Config, message }
+    UiError { code: Code::Core(ErrorCode::Config), message }
 }
 
 type R<T> = Result<T, UiError>;
 
-/// The current status.
-#[tauri::command]
-pub fn get_status(agent: State<'_, AgentHandle>) -> Status {
-    agent.status().borrow().clone()
+/// What the commands need: the core's handle, where the owner's downloads go, and the
+/// windows (for the paint time). Cheap to clone; one per app.
+#[derive(Clone)]
+pub struct Backend {
+    agent: AgentHandle,
+    downloads: Arc<dyn Fn() -> Result<PathBuf, String> + Send + Sync>,
+    windows: Arc<crate::window::Windows>,
+}
+
+/// A call's arguments, each taken by name as the page sends them.
+struct Args<'a>(&'a str, Value);
+
+impl Args<'_> {
+    /// Argument `key`; a missing one reads as `null` (fine for an `Option`).
+    fn get<T: DeserializeOwned>(&self, key: &str) -> R<T> {
+        let value = self.1.get(key).cloned().unwrap_or(Value::Null);
+        serde_json::from_value(value).map_err(|e| UiError {
+            code: Code::Shell(ShellCode::BadRequest),
+            message: format!("{}: argument `{key}`: {e}", self.0),
+        })
+    }
+}
+
+/// A call's arguments as the page sent them (a JSON object; anything else reads as none).
+pub fn args_of(payload: &tauri::ipc::InvokeBody) -> Value {
+    match payload {
+        tauri::ipc::InvokeBody::Json(v) => v.clone(),
+        tauri::ipc::InvokeBody::Raw(_) => Value::Null,
+    }
+}
+
+fn to_json(value: impl Serialize) -> R<Value> {
+    serde_json::to_value(value)
+        .map_err(|e| UiError { code: Code::Shell(ShellCode::BadRequest), message: e.to_string() })
+}
+
+impl Backend {
+    /// The backend of the app whose core is `agent`.
+    pub fn new(
+        agent: AgentHandle,
+        downloads: impl Fn() -> Result<PathBuf, String> + Send + Sync + 'static,
+        windows: Arc<crate::window::Windows>,
+    ) -> Self {
+        Backend { agent, downloads: Arc::new(downloads), windows }
+    }
+
+    /// Runs command `name` with the page's arguments; `None` when there is no such command.
+    pub async fn call(&self, name: &str, args: Value) -> Option<R<Value>> {
+        if !crate::COMMANDS.contains(&name) {
+            return None;
+        }
+        Some(self.dispatch(&Args(name, args)).await)
+    }
+
+    async fn dispatch(&self, a: &Args<'_>) -> R<Value> {
+        let agent = &self.agent;
+        match a.0 {
+            "get_status" => to_json(agent.status().borrow().clone()),
+            "open_pairing_page" => to_json(open_pairing_page(agent)?),
+            "recent_logs" => to_json(agent.recent_logs()),
+            "recent_figures" => to_json(agent.recent_figures()),
+            "export_logs" => to_json(self.export_logs(a.get("filter")?)?),
+            "pause" => send(agent, if a.get("now")? { Command::PauseNow } else { Command::Pause }).await,
+            "resume" => send(agent, Command::Resume).await,
+            "cancel_job" => send(agent, Command::CancelJob(JobId::from(a.get::<String>("id")?))).await,
+            "set_price" => set_price(agent, a.get("workload")?, a.get("price")?).await,
+            "set_gpus" => send(agent, Command::EditConfig(vec![ConfigEdit::SetGpuDevices(a.get("devices")?)])).await,
+            "edit_settings" => edit_settings(agent, a.get("form")?).await,
+            "docker_status" => to_json(docker_status().await),
+            "set_credentials" => set_credentials(agent, a.get("user")?, a.get("password")?).await,
+            "connect" => to_json(connect(agent, a.get("url")?, a.get("user")?, a.get("password")?).await?),
+            "clear_credentials" => send(agent, Command::ClearCredentials).await,
+            "get_autostart" => to_json(get_autostart()?),
+            "set_autostart" => to_json(set_autostart(a.get("on")?)?),
+            "pull_model" => to_json(pull_model(agent, a.get("uri")?, a.get("sha256")?).await?),
+            "cancel_model_download" => to_json(agent.models().cancel(&a.get::<String>("model")?).await),
+            "evict_model" => {
+                agent.models().evict(&a.get::<String>("model")?).await.map_err(island::Error::from)?;
+                Ok(Value::Null)
+            }
+            "pin_model" => {
+                let (model, pinned) = (a.get::<String>("model")?, a.get("pinned")?);
+                agent.models().pin(&model, pinned).await.map_err(island::Error::from)?;
+                Ok(Value::Null)
+            }
+            "window_painted" => {
+                self.windows.painted();
+                Ok(Value::Null)
+            }
+            // Listed in COMMANDS with no arm here: the commands test finds it by this message.
+            other => {
+                Err(UiError { code: Code::Shell(ShellCode::BadRequest), message: format!("Command {other} not found") })
+            }
+        }
+    }
+
+    /// Saves the log lines the filter passes to a new file in the owner's Downloads folder
+    /// (their home when there is none) and says where and how many lines.
+    fn export_logs(&self, filter: LogFilter) -> R<island::logs::export::Exported> {
+        let dir = (self.downloads)().map_err(config_error)?;
+        island::logs::export::export(&self.agent.recent_logs(), &filter, &dir)
+            .map_err(|e| config_error(format!("cannot save the log in {}: {e}", dir.display())))
+    }
+}
+
+/// Sends a command to the core; answers `null` once it is taken.
+async fn send(agent: &AgentHandle, command: Command) -> R<Value> {
+    agent.send(command).await?;
+    Ok(Value::Null)
 }
 
 /// Opens the pairing page in the owner's browser (never in the window), if it is https.
-#[tauri::command]
-pub fn open_pairing_page(agent: State<'_, AgentHandle>) -> R<()> {
+fn open_pairing_page(agent: &AgentHandle) -> R<()> {
     let pairing = agent.status().borrow().pairing.clone();
     let url = pairing.browser_url()?;
-    open::that_detached(url)
-        .map_err(|e| UiError { code: ErrorCode::UnsafeLink, message: format!("cannot open a browser: {e}") })
-}
-
-/// The live figures of the last minutes, oldest first: the charts start with them.
-#[tauri::command]
-pub fn recent_figures(agent: State<'_, AgentHandle>) -> Vec<island::hardware::recent::Point> {
-    agent.recent_figures()
-}
-
-/// Recent log lines, oldest first.
-#[tauri::command]
-pub fn recent_logs(agent: State<'_, AgentHandle>) -> Vec<LogLine> {
-    agent.recent_logs()
-}
-
-/// Saves the log lines the filter passes to a new file in the owner's Downloads folder (their
-/// home when there is none) and says where and how many lines.
-#[tauri::command]
-pub fn export_logs<RT: tauri::Runtime>(
-    app: tauri::AppHandle<RT>,
-    agent: State<'_, AgentHandle>,
-    filter: LogFilter,
-) -> R<island::logs::export::Exported> {
-    use tauri::Manager;
-    let dir = app.path().download_dir().or_else(|_| app.path().home_dir()).map_err(|e| config_error(e.to_string()))?;
-    island::logs::export::export(&agent.recent_logs(), &filter, &dir)
-        .map_err(|e| config_error(format!("cannot save the log in {}: {e}", dir.display())))
-}
-
-/// Pause hosting: let running jobs finish, or (`now`) cancel them.
-#[tauri::command]
-pub async fn pause(agent: State<'_, AgentHandle>, now: bool) -> R<()> {
-    Ok(agent.send(if now { Command::PauseNow } else { Command::Pause }).await?)
-}
-
-/// Resume hosting.
-#[tauri::command]
-pub async fn resume(agent: State<'_, AgentHandle>) -> R<()> {
-    Ok(agent.send(Command::Resume).await?)
-}
-
-/// Cancel a running job.
-#[tauri::command]
-pub async fn cancel_job(agent: State<'_, AgentHandle>, id: String) -> R<()> {
-    Ok(agent.send(Command::CancelJob(JobId::from(id))).await?)
+    open::that_detached(url).map_err(|e| UiError {
+        code: Code::Core(ErrorCode::UnsafeLink),
+        message: format!("cannot open a browser: {e}"),
+    })
 }
 
 /// Set (`price`) or remove (`null`) an asking price; `workload: null` is the default price.
-#[tauri::command]
-pub async fn set_price(agent: State<'_, AgentHandle>, workload: Option<String>, price: Option<String>) -> R<()> {
+async fn set_price(agent: &AgentHandle, workload: Option<String>, price: Option<String>) -> R<Value> {
     let price = price.map(|p| p.parse::<Price>()).transpose().map_err(config_error)?;
-    Ok(agent.send(Command::EditConfig(vec![ConfigEdit::SetPrice { workload, price }])).await?)
-}
-
-/// Choose the GPUs shared with Cargos.
-#[tauri::command]
-pub async fn set_gpus(agent: State<'_, AgentHandle>, devices: Vec<String>) -> R<()> {
-    Ok(agent.send(Command::EditConfig(vec![ConfigEdit::SetGpuDevices(devices)])).await?)
+    send(agent, Command::EditConfig(vec![ConfigEdit::SetPrice { workload, price }])).await
 }
 
 /// Change settings from a form (host, coordinator, limits, host controls): checked in the
 /// core, applied all together or not at all.
-#[tauri::command]
-pub async fn edit_settings(agent: State<'_, AgentHandle>, form: SettingsForm) -> R<()> {
+async fn edit_settings(agent: &AgentHandle, form: SettingsForm) -> R<Value> {
     let edits = form.into_edits().map_err(island::Error::from)?;
-    Ok(agent.send(Command::EditConfig(edits)).await?)
+    send(agent, Command::EditConfig(edits)).await
 }
 
 /// Whether a Docker engine is reachable, with what to do when it is not.
-#[tauri::command]
-pub async fn docker_status() -> DockerStatus {
+async fn docker_status() -> DockerStatus {
     docker_probe::probe().await
 }
 
 /// Store the coordinator credentials (OS keyring); never sent back to the window.
-#[tauri::command]
-pub async fn set_credentials(agent: State<'_, AgentHandle>, user: String, password: String) -> R<()> {
+async fn set_credentials(agent: &AgentHandle, user: String, password: String) -> R<Value> {
     let creds = Credentials { user, password: island::config::Secret::new(password) };
-    Ok(agent.send(Command::SetCredentials(creds)).await?)
+    send(agent, Command::SetCredentials(creds)).await
 }
 
 /// The first-run "Connect": stores the credentials (OS keyring), moves to `url` when it
 /// changed, and answers with the outcome of the attempt made with them (or the link's state
 /// after 20 s: it keeps trying).
-#[tauri::command]
-pub async fn connect(agent: State<'_, AgentHandle>, url: String, user: String, password: String) -> R<LinkStatus> {
+async fn connect(agent: &AgentHandle, url: String, user: String, password: String) -> R<LinkStatus> {
     if user.trim().is_empty() || password.is_empty() {
         return Err(UiError {
-            code: ErrorCode::Credentials,
+            code: Code::Core(ErrorCode::Credentials),
             message: "Enter both the user name and the password from your dashboard".into(),
         });
     }
     let creds = Credentials { user: user.trim().to_string(), password: island::config::Secret::new(password) };
     Ok(agent.connect(Some(url), creds, std::time::Duration::from_secs(20)).await?)
-}
-
-/// Remove the stored credentials.
-#[tauri::command]
-pub async fn clear_credentials(agent: State<'_, AgentHandle>) -> R<()> {
-    Ok(agent.send(Command::ClearCredentials).await?)
 }
 
 fn autostart(entry: island::autostart::Entry) -> Result<island::autostart::AutoStart, UiError> {
@@ -162,16 +230,14 @@ pub struct LoginEntries {
 }
 
 /// Which login entries are on.
-#[tauri::command]
-pub fn get_autostart() -> R<LoginEntries> {
+fn get_autostart() -> R<LoginEntries> {
     use island::autostart::Entry;
     let on = |entry| autostart(entry)?.is_enabled().map_err(|e| config_error(e.to_string()));
     Ok(LoginEntries { desktop: on(Entry::Desktop)?, agent: on(Entry::Agent)? })
 }
 
 /// Start the desktop app at login, or not.
-#[tauri::command]
-pub fn set_autostart(on: bool) -> R<()> {
+fn set_autostart(on: bool) -> R<()> {
     autostart(island::autostart::Entry::Desktop)?.set(on).map_err(|e| config_error(e.to_string()))
 }
 
@@ -190,8 +256,7 @@ pub enum PullStarted {
 /// Starts fetching a model by URI (checked against `sha256` when given) and answers once
 /// its download is under way or it was found cached; a URI that is wrong, a source that does
 /// not answer or a model that does not fit fails here with the reason.
-#[tauri::command]
-pub async fn pull_model(agent: State<'_, AgentHandle>, uri: String, sha256: Option<String>) -> R<PullStarted> {
+async fn pull_model(agent: &AgentHandle, uri: String, sha256: Option<String>) -> R<PullStarted> {
     let sha256 = sha256.filter(|s| !s.trim().is_empty());
     let pull = agent.models().pull(&uri, sha256.as_deref()).await.map_err(island::Error::from)?;
     let cached = matches!(*pull.state().borrow(), island::models::PullState::Ready(_));
@@ -200,23 +265,4 @@ pub async fn pull_model(agent: State<'_, AgentHandle>, uri: String, sha256: Opti
         island::models::PullState::Ready(_) => Ok(PullStarted::Ready),
         _ => Ok(PullStarted::Downloading),
     }
-}
-
-/// Stops a model's download (the partial file is kept for a later resume). False when it
-/// was not downloading.
-#[tauri::command]
-pub async fn cancel_model_download(agent: State<'_, AgentHandle>, model: String) -> R<bool> {
-    Ok(agent.models().cancel(&model).await)
-}
-
-/// Removes a cached model (by URI or file).
-#[tauri::command]
-pub async fn evict_model(agent: State<'_, AgentHandle>, model: String) -> R<()> {
-    Ok(agent.models().evict(&model).await.map_err(island::Error::from)?)
-}
-
-/// Pins a cached model, or unpins it: a pinned model is never evicted to make room.
-#[tauri::command]
-pub async fn pin_model(agent: State<'_, AgentHandle>, model: String, pinned: bool) -> R<()> {
-    Ok(agent.models().pin(&model, pinned).await.map_err(island::Error::from)?)
 }

@@ -1,62 +1,85 @@
 //! The Island desktop app: a Tauri shell around the `island` core, in the same process and
 //! on one tokio runtime. It adds the window, the tray and OS integration; all logic is in
-//! the core (`commands` forward, `bridge` emits, `tray` renders).
+//! the core (`commands` forward, `bridge` emits, `tray` renders). On Linux the window's
+//! webview runs in a process of its own that talks to this one (`window`,
+//! `window_process`).
 
 mod bridge;
 mod command_names;
 mod commands;
+mod pipe;
 pub mod tray;
 mod trim;
 mod window;
+pub mod window_process;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use island::AgentHandle;
 use island::home::IslandHome;
+use tauri::ipc::InvokeError;
 use tauri::{AppHandle, Builder, Manager, RunEvent, Runtime};
 use tracing::{error, info};
 
 pub use command_names::COMMANDS;
+use commands::Backend;
+pub use window::Mode as WindowMode;
+use window::Windows;
+
+/// The app's configuration and embedded page (one copy for both processes).
+fn context() -> tauri::Context<tauri::Wry> {
+    tauri::generate_context!()
+}
 
 /// Shows the window, creating it when it does not exist (see `window`).
 pub fn show_window<R: Runtime>(app: &AppHandle<R>) {
-    window::show(app);
+    if let Some(windows) = app.try_state::<Arc<Windows>>() {
+        windows.show(app);
+    }
 }
 
-/// Registers the commands the window may call (see `commands`) and the state they use.
+/// Answers the commands of a window in this process (see `commands`) once the core is
+/// attached; a name that is not in `COMMANDS` is "not found".
 pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
-    builder.manage(window::Opened::default()).invoke_handler(tauri::generate_handler![
-        commands::get_status,
-        commands::open_pairing_page,
-        commands::recent_logs,
-        commands::recent_figures,
-        commands::export_logs,
-        commands::pause,
-        commands::resume,
-        commands::cancel_job,
-        commands::set_price,
-        commands::set_gpus,
-        commands::edit_settings,
-        commands::docker_status,
-        commands::set_credentials,
-        commands::connect,
-        commands::clear_credentials,
-        commands::get_autostart,
-        commands::set_autostart,
-        commands::pull_model,
-        commands::cancel_model_download,
-        commands::evict_model,
-        commands::pin_model,
-        window::window_painted,
-    ])
+    builder.invoke_handler(|invoke| {
+        let command = invoke.message.command().to_string();
+        let Some(backend) = invoke.message.webview().try_state::<Backend>().map(|b| b.inner().clone()) else {
+            return false;
+        };
+        if !COMMANDS.contains(&command.as_str()) {
+            return false;
+        }
+        let args = crate::commands::args_of(invoke.message.payload());
+        invoke.resolver.respond_async(async move {
+            match backend.call(&command, args).await {
+                Some(answer) => answer.map_err(InvokeError::from),
+                None => Err(InvokeError::from(format!("Command {command} not found"))),
+            }
+        });
+        true
+    })
 }
 
-/// Hands the running core to the app: commands reach it, and its status and events reach
-/// the window and the tray.
+/// Hands the running core to the app, with the window in this process: commands reach it,
+/// and its status and events reach the window and the tray.
 pub fn attach<R: Runtime>(app: &AppHandle<R>, agent: AgentHandle) {
+    attach_as(app, agent, WindowMode::InProcess);
+}
+
+/// `attach`, with the window where `mode` says.
+pub fn attach_as<R: Runtime>(app: &AppHandle<R>, agent: AgentHandle, mode: WindowMode) {
+    let windows = Arc::new(Windows::new(mode));
+    let paths = app.clone();
+    let downloads = move || {
+        let path = paths.path();
+        path.download_dir().or_else(|_| path.home_dir()).map_err(|e| e.to_string())
+    };
+    app.manage(Backend::new(agent.clone(), downloads, windows.clone()));
     app.manage(agent.clone());
-    bridge::spawn(app.clone(), agent);
+    app.manage(windows.clone());
+    bridge::spawn(app.clone(), agent, windows);
 }
 
 /// Starts the core and the shell; returns when the owner quits (or the session ends).
@@ -80,7 +103,7 @@ pub fn run() -> ExitCode {
     let hidden = std::env::args().any(|a| a == "--hidden");
     let app = with_commands(tauri::Builder::default())
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| show_window(app)))
-        // What the closed window cost goes back to the system (see `trim`).
+        // What a closed window in this process cost goes back to the system (see `trim`).
         .on_window_event(|window, event| {
             if matches!(event, tauri::WindowEvent::Destroyed) && window.label() == "main" {
                 trim::after_window_closed();
@@ -92,16 +115,16 @@ pub fn run() -> ExitCode {
             info!("Island desktop running");
             tray::build(&handle, &agent.status().borrow())?;
             quit_on_stop_signal(&handle, agent.clone());
-            attach(&handle, agent);
+            attach_as(&handle, agent, WindowMode::for_this_os());
             if hidden {
                 let app = handle.clone();
-                trim::after_hidden_start(move || app.get_webview_window("main").is_none());
+                trim::after_hidden_start(move || !app.state::<Arc<Windows>>().is_open(&app));
             } else {
                 show_window(&handle);
             }
             Ok(())
         })
-        .build(tauri::generate_context!());
+        .build(context());
     let app = match app {
         Ok(a) => a,
         Err(e) => {

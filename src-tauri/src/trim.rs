@@ -1,29 +1,25 @@
-//! Giving back what the window cost once it is closed. Measured on Linux (WebKitGTK): the
-//! heap the window leaves behind is small; what stays is WebKit's network process (about
-//! 60 MB), which the web context keeps for the next window, and the pages of the libraries
-//! the webview loaded into this process (the GL driver with LLVM, WebKit, JavaScriptCore:
-//! about 90 MB), which stay resident although nothing runs them while Island sits in the
-//! tray. So after the window is destroyed the network process is ended (WebKit starts a new
-//! one for the next window) and this process's working set is trimmed: freed heap goes back
-//! to the system and the file pages it no longer uses are let go, to be read back from the
-//! page cache or the disk when they are used again.
+//! Giving back what start-up and the window cost once Island sits in the tray (Linux).
+//! The window's webview runs in a process of its own that ends when it is closed (see
+//! `window`), but this process still built the page's answers and events while it was open,
+//! and start-up touched code (GTK's and the core's initialisation) that the tray does not
+//! run again. So this process's working set is trimmed: freed heap goes back to the system
+//! and the file pages it no longer uses are let go, to be read back from the page cache or
+//! the disk when they are used again.
 //!
-//! The same trim runs once after a start hidden in the tray (at login).
-//!
-//! On Windows (WebView2) and macOS (WKWebView) the web content and networking already run
-//! in processes that end with the webview, so there is nothing to do there.
+//! The trim runs after the window's process ends, and once after a start hidden in the
+//! tray (at login). On Windows and macOS it is a no-op: the window is in the app's process
+//! there, and WebView2 and WKWebView run the web content and networking in processes that
+//! end with the webview.
 
-/// How long after the window is destroyed the trim runs: GTK and WebKit finish tearing the
-/// webview down on the main loop first.
+/// How long after the window is gone the trim runs: the answers and events still on their
+/// way to it are dropped first.
 #[cfg(target_os = "linux")]
 const SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Ends the webview's helper processes and trims this process, on a thread of its own.
+/// Trims this process once the window is gone, on a thread of its own.
 pub fn after_window_closed() {
     #[cfg(target_os = "linux")]
     std::thread::spawn(|| {
-        std::thread::sleep(SETTLE);
-        linux::end_network_process();
         std::thread::sleep(SETTLE);
         linux::trim_and_log("The window is closed");
     });
@@ -35,7 +31,7 @@ pub fn after_window_closed() {
 const STARTUP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Trims this process once start-up is over when Island starts hidden in the tray: what
-/// only start-up used (its code, GTK's and WebKit's initialisation) goes back too, so the
+/// only start-up used (its code, GTK's and the libraries' initialisation) goes back too, so the
 /// tray costs the same whether or not the window was ever opened. Skipped when the owner
 /// opened the window meanwhile (`still_hidden` says whether it is closed).
 pub fn after_hidden_start(still_hidden: impl Fn() -> bool + Send + 'static) {
@@ -53,33 +49,6 @@ pub fn after_hidden_start(still_hidden: impl Fn() -> bool + Send + 'static) {
 #[cfg(target_os = "linux")]
 mod linux {
     use std::fs;
-
-    /// Our children that are WebKit network processes (`comm` is cut to 15 bytes).
-    fn network_processes() -> Vec<i32> {
-        let mut pids = Vec::new();
-        let tasks = fs::read_dir("/proc/self/task").into_iter().flatten().flatten();
-        for task in tasks {
-            let children = fs::read_to_string(task.path().join("children")).unwrap_or_default();
-            for pid in children.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
-                let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-                if comm.trim_end().starts_with("WebKitNetwork") {
-                    pids.push(pid);
-                }
-            }
-        }
-        pids
-    }
-
-    /// Asks the network process to end (SIGTERM: it exits cleanly; WebKit launches a new
-    /// one when a window needs it).
-    pub(super) fn end_network_process() {
-        for pid in network_processes() {
-            // SAFETY: kill(2) with a pid we just read and a valid signal number.
-            #[allow(unsafe_code)]
-            let r = unsafe { libc::kill(pid, libc::SIGTERM) };
-            tracing::debug!(pid, ok = r == 0, "ended the WebKit network process");
-        }
-    }
 
     /// Trims, and logs what the trim gave back after `when` ("The window is closed").
     pub(super) fn trim_and_log(when: &str) {
@@ -265,7 +234,6 @@ Anonymous:            64 kB
             assert!(after + 48 <= before, "resident {before} MB before the trim, {after} MB after");
             // The pages read back unchanged.
             assert_eq!(bytes.iter().step_by(4096).map(|b| u64::from(*b)).sum::<u64>(), sum);
-            assert!(network_processes().is_empty());
             // SAFETY: the mapping made above, no longer read.
             #[allow(unsafe_code)]
             unsafe {

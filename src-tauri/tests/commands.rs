@@ -122,6 +122,11 @@ fn status_pause_and_resume_reach_the_core_and_come_back_as_events() {
     wait(&events, "a paused status", |v| v["hosting"] == "paused" && v["pause_reason"] == "paused by the owner");
     s.invoke("resume", json!({})).unwrap();
     wait(&events, "hosting again", |v| v["hosting"] == "hosting");
+    // Arguments the page got wrong are refused, naming the argument, and change nothing.
+    let e = s.invoke("pause", json!({"now": "yes"})).unwrap_err();
+    assert_eq!(e["code"], "bad_request", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("`now`"), "{e}");
+    assert_eq!(s.invoke("get_status", json!({})).unwrap()["hosting"], "hosting");
     assert!(s.invoke("recent_logs", json!({})).unwrap().is_array());
 }
 

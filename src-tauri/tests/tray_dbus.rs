@@ -1,9 +1,10 @@
 //! The tray through its D-Bus menu (com.canonical.dbusmenu, as desktop panels see it): the
 //! menu holds the status line, Pause/Resume, Open and Quit; Pause pauses hosting (the
 //! heartbeat says so) and the label flips; Quit shuts down gracefully and exits 0; Open
-//! opens the window, whose WebKit processes all end when it is closed; the working set is
-//! trimmed after a hidden start and after the window closes. Runs in a D-Bus session under
-//! Xvfb (CI); elsewhere it skips, saying why.
+//! opens the window in a process of its own, which ends with its WebKit processes when the
+//! window is closed, and when the app is killed; the working set is trimmed after a hidden
+//! start and after the window closes. Runs in a D-Bus session under Xvfb (CI); elsewhere it
+//! skips, saying why.
 
 use std::process::{Child, Command, Stdio};
 
@@ -111,9 +112,10 @@ fn a_session_logout_sigterm_shuts_the_agent_down_gracefully() {
     assert!(out.contains("Received SIGTERM: shutting down gracefully") && out.contains("Shutdown complete"), "{out}");
 }
 
-/// Opening the window from the tray and closing it (as a window manager's close button does)
-/// ends WebKit's processes, network process included, trims the working set, and the window
-/// opens again and paints. The tree's memory in each state and the times to paint are printed.
+/// Opening the window from the tray starts the window's own process (with WebKit's under it);
+/// closing it (as a window manager's close button does) ends them all, network process
+/// included, and trims the working set; the window opens again and paints. The tree's
+/// memory in each state and the times to paint are printed.
 #[test]
 fn a_closed_window_leaves_no_webkit_process_and_opens_again() {
     use island::devnet::services::Service::*;
@@ -132,9 +134,10 @@ fn a_closed_window_leaves_no_webkit_process_and_opens_again() {
     let webkit = |want: bool| {
         move || {
             let names = descendants(pid);
-            let both = ["WebKitWebProces", "WebKitNetworkPr"].iter().all(|n| names.iter().any(|(_, c)| c == n));
-            let none = !names.iter().any(|(_, c)| c.starts_with("WebKit"));
-            (if want { both } else { none }).then_some(())
+            let all = ["island-desktop", "WebKitWebProces", "WebKitNetworkPr"]
+                .iter()
+                .all(|n| names.iter().any(|(_, c)| c == n));
+            (if want { all } else { names.is_empty() }).then_some(())
         }
     };
     let painted = |n: usize| move || logged(out, "The window was painted").get(n - 1).cloned();
@@ -154,6 +157,35 @@ fn a_closed_window_leaves_no_webkit_process_and_opens_again() {
     let reopened = wait("the reopened window's first paint", painted(2));
     println!("window: open {opened} MB, closed to the tray {closed} MB (RSS of the process tree, debug build)");
     println!("{trimmed}\nreopened: {reopened}");
+}
+
+/// The window's process, and WebKit's under it, end when the app is killed outright (their
+/// pipes to it close): no window is left behind without Island.
+#[test]
+fn the_window_ends_when_the_app_is_killed() {
+    use island::devnet::services::Service::*;
+    let Some(mut run) = start(&[SessionBus, Display, Gdbus, NatsServer]) else { return };
+    let pid = run.app.0.id();
+    let dest = wait("the tray on D-Bus", || tray_connection(Some(pid)));
+    let open = wait("Open Island in a connected menu", || {
+        let m = layout(&dest);
+        let connected = m.first().is_some_and(|(_, l)| l.starts_with("Hosting"));
+        m.into_iter().find(|(_, l)| connected && l == "Open Island").map(|(id, _)| id)
+    });
+    click(&dest, &open);
+    let painted = wait("the window's first paint", || logged(&run.out, "The window was painted").pop());
+    let window = descendants(pid);
+    assert!(window.iter().any(|(_, c)| c == "island-desktop"), "{painted}: {window:?}");
+    run.app.0.kill().unwrap();
+    run.app.0.wait().unwrap();
+    wait("the window's processes to end", || window.iter().all(|(p, _)| !alive(*p)).then_some(()));
+}
+
+/// Whether process `pid` still runs (an orphan nobody reaped yet is a zombie: not running).
+fn alive(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+    state.is_some_and(|s| s != 'Z' && s != 'X')
 }
 
 /// Started hidden (at login), the app gives back what start-up used once it is over.
