@@ -28,7 +28,9 @@ async fn a_cargo_streams_its_tokens_whole_and_succeeds_and_nothing_is_left() {
 #[tokio::test]
 async fn exit_codes_oom_and_timeouts_fail_with_their_reason() {
     let mut c = config();
-    c.workload.job_timeout = Duration::from_secs(2);
+    // Long enough for the failing and out-of-memory containers to start and end on a
+    // loaded machine (CI once took over 2 s); the sleeping one runs into it.
+    c.workload.job_timeout = Duration::from_secs(8);
     let Some(s) = setup(c).await else { return };
     let (result, _) = run(&s.runtime, &job("fail-1", json!({"mode": "fail"})), CancellationToken::new()).await;
     assert!(matches!(result, Err(Error::ExitCode(3))), "{result:?}");
@@ -38,7 +40,7 @@ async fn exit_codes_oom_and_timeouts_fail_with_their_reason() {
     assert_eq!(e.to_string(), "out of memory (limit 64 MB)");
     let (result, _) = run(&s.runtime, &job("slow-1", json!({"mode": "sleep"})), CancellationToken::new()).await;
     let e = result.expect_err("timed out");
-    assert_eq!(e.to_string(), "timed out after 2 s");
+    assert_eq!(e.to_string(), "timed out after 8 s");
     assert!(ours(&s.engine).await.is_empty(), "every container is removed: {:?}", ours(&s.engine).await);
 }
 

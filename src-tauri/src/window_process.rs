@@ -18,6 +18,14 @@ use crate::pipe::{self, Down, Up};
 
 /// Runs the window until it is closed or the tray process ends.
 pub fn run() -> ExitCode {
+    use std::io::IsTerminal;
+    // Started by hand from a terminal, nothing would answer the page.
+    if std::io::stdin().is_terminal() {
+        eprintln!(
+            "error: `island-desktop --window` is the window's own process, which Island starts; run `island-desktop`"
+        );
+        return ExitCode::from(2);
+    }
     let calls = Arc::new(Calls::default());
     let forward = calls.clone();
     let app = tauri::Builder::default()

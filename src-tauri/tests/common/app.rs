@@ -141,6 +141,8 @@ pub async fn launch(how: Launch) -> Session {
     if !how.fresh {
         cmd.env("ISLAND_NATS_URL", double.nats_url()).env("ISLAND_API_URL", double.api_url());
     }
+    // WebKitWebDriver starts the app; on Linux the window is in a process the app starts,
+    // which inherits the automation settings, so the session lands in that process.
     let driver = Driver(cmd.spawn().expect("tauri-driver starts"));
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("wry"));
