@@ -4,16 +4,15 @@
 //! (`island://logs`, every 50 ms at most), so a burst of thousands costs the webview a few
 //! dozen deliveries rather than thousands.
 
-use std::time::Duration;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use island::AgentHandle;
 use island::api::{Event, LogLine};
 use tauri::{AppHandle, Runtime};
+use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::window::Windows;
-use tokio::sync::broadcast::{self, error::RecvError};
 
 /// How long log lines wait to be sent together.
 const LOG_BATCH_EVERY: Duration = Duration::from_millis(50);

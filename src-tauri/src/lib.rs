@@ -52,12 +52,7 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
             return false;
         }
         let args = crate::commands::args_of(invoke.message.payload());
-        invoke.resolver.respond_async(async move {
-            match backend.call(&command, args).await {
-                Some(answer) => answer.map_err(InvokeError::from),
-                None => Err(InvokeError::from(format!("Command {command} not found"))),
-            }
-        });
+        invoke.resolver.respond_async(async move { backend.call(&command, args).await.map_err(InvokeError::from) });
         true
     })
 }

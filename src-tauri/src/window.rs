@@ -223,10 +223,8 @@ fn read_up<R: Runtime>(
         Up::Call { id, command, args } => {
             let (backend, down) = (backend.clone(), down.clone());
             tauri::async_runtime::spawn(async move {
-                let result = match backend.call(&command, args).await {
-                    Some(answer) => answer.map_err(|e| serde_json::to_value(e).unwrap_or_default()),
-                    None => Err(format!("Command {command} not found").into()),
-                };
+                let answer = backend.call(&command, args).await;
+                let result = answer.map_err(|e| serde_json::to_value(e).unwrap_or_default());
                 let _ = down.send(Down::Reply { id, result });
             });
         }
